@@ -1,0 +1,162 @@
+// A small in-memory stand-in for the Baton API, used by the unit tests through the client's
+// injected `fetch` (no module mocking). It speaks just enough of the contract: bearer checks with
+// problem bodies, a refresh endpoint whose answer a test can choose, and a request log.
+import type { ChannelLike, LockManagerLike } from '../client';
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  authorization: string | null;
+  credentials: RequestCredentials;
+  body: string;
+}
+
+export type RefreshMode = 'ok' | 'network' | 401 | 429 | 500 | 503;
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function problem(status: number, code: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ type: 'about:blank', title: code, status, detail: code, code, ...extra }), {
+    status,
+    headers: { 'Content-Type': 'application/problem+json', ...headers },
+  });
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+  });
+}
+
+export class FakeServer {
+  readonly log: LoggedRequest[] = [];
+  readonly valid = new Set<string>();
+  refreshMode: RefreshMode = 'ok';
+  logoutFails = false;
+  /** Rejects every access token (to prove that a second 401 is final). */
+  rejectAllTokens = false;
+  /** Milliseconds every answer takes, and the refresh takes on top. */
+  latency = 1;
+  refreshLatency = 5;
+  private issued = 0;
+  readonly user = { id: 'u-1', email: 'ada@example.test', created_at: '2026-01-01T00:00:00Z' };
+
+  readonly fetch = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    const body = await request.text();
+    this.log.push({
+      method: request.method,
+      path: url.pathname,
+      authorization: request.headers.get('Authorization'),
+      credentials: request.credentials,
+      body,
+    });
+    await delay(this.latency);
+    const route = `${request.method} ${url.pathname}`;
+    switch (route) {
+      case 'POST /auth/login': {
+        const { email, password } = JSON.parse(body) as { email: string; password: string };
+        if (email !== this.user.email || password !== 'correct horse') return problem(401, 'invalid_credentials');
+        return json(200, this.pair());
+      }
+      case 'POST /auth/register': {
+        const { email } = JSON.parse(body) as { email: string };
+        if (email === this.user.email) return problem(409, 'email_taken');
+        return json(201, { id: 'u-2', email, created_at: '2026-01-02T00:00:00Z' });
+      }
+      case 'POST /auth/refresh': {
+        await delay(this.refreshLatency);
+        switch (this.refreshMode) {
+          case 'ok':
+            return json(200, this.pair());
+          case 'network':
+            throw new TypeError('fetch failed');
+          case 401:
+            return problem(401, 'refresh_token_invalid');
+          case 429:
+            return problem(429, 'rate_limited', { retry_after: 7 }, { 'Retry-After': '7' });
+          default:
+            return problem(this.refreshMode, 'service_unavailable');
+        }
+      }
+      case 'POST /auth/logout':
+        if (this.logoutFails) throw new TypeError('fetch failed');
+        return new Response(null, { status: 204 });
+      case 'GET /auth/me':
+        return this.authorized(request) ?? json(200, this.user);
+      case 'GET /auth/sessions':
+        return this.authorized(request) ?? json(200, []);
+      case 'POST /notes':
+        return this.authorized(request) ?? json(201, { echoed: JSON.parse(body) as unknown });
+      default:
+        return problem(404, 'not_found');
+    }
+  };
+
+  /** Every access token issued so far expires now. */
+  expireAccessTokens(): void {
+    this.valid.clear();
+  }
+
+  count(method: string, path: string): number {
+    return this.log.filter((r) => r.method === method && r.path === path).length;
+  }
+
+  private pair() {
+    const access_token = `at-${++this.issued}`;
+    this.valid.add(access_token);
+    return { access_token, token_type: 'Bearer', expires_in: 2, refresh_expires_in: 3600 };
+  }
+
+  private authorized(request: Request): Response | null {
+    const header = request.headers.get('Authorization');
+    if (header === null) return problem(401, 'missing_token', {}, { 'WWW-Authenticate': 'Bearer' });
+    const token = header.replace(/^Bearer /i, '');
+    if (this.rejectAllTokens || !this.valid.has(token)) {
+      return problem(401, 'token_expired', {}, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+    }
+    return null;
+  }
+}
+
+/** An in-process Web Locks stand-in shared by the "tabs" of one test. */
+export function fakeLocks(): LockManagerLike & { acquisitions: number } {
+  const tails = new Map<string, Promise<unknown>>();
+  const manager = {
+    acquisitions: 0,
+    request<T>(name: string, callback: () => Promise<T>): Promise<T> {
+      const previous = tails.get(name) ?? Promise.resolve();
+      const run = previous.then(() => {
+        manager.acquisitions++;
+        return callback();
+      });
+      tails.set(name, run.catch(() => undefined));
+      return run;
+    },
+  };
+  return manager;
+}
+
+/** A BroadcastChannel stand-in: messages reach every other member asynchronously. */
+export function fakeChannelBus(): () => ChannelLike {
+  const members = new Set<{ listeners: ((event: { data: unknown }) => void)[] }>();
+  return () => {
+    const self = { listeners: [] as ((event: { data: unknown }) => void)[] };
+    members.add(self);
+    return {
+      postMessage(message: unknown) {
+        const data = structuredClone(message);
+        for (const m of members) {
+          if (m !== self) setTimeout(() => m.listeners.forEach((l) => l({ data })), 0);
+        }
+      },
+      addEventListener(_type: 'message', listener: (event: { data: unknown }) => void) {
+        self.listeners.push(listener);
+      },
+      close() {
+        members.delete(self);
+      },
+    };
+  };
+}
