@@ -1,0 +1,169 @@
+// Starts the real Baton server (fresh SQLite directory, free port, short access TTL, serving
+// frontend/dist) and a headless system Chromium; records console errors, network and screenshots.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+const frontend = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repo = resolve(frontend, '..');
+export const artifacts = join(frontend, 'e2e-artifacts');
+
+export function serverBinary(): string {
+  const candidates = [
+    process.env['BATON_BIN'],
+    process.env['CARGO_TARGET_DIR'] && join(resolve(repo, process.env['CARGO_TARGET_DIR']), 'debug/baton'),
+    join(repo, 'target/debug/baton'),
+    join(homedir(), '.cache/baton-target/debug/baton'),
+  ].filter((c): c is string => typeof c === 'string' && c !== '');
+  const found = candidates.find((c) => existsSync(c));
+  if (found === undefined) throw new Error(`no baton binary; tried ${candidates.join(', ')} (set BATON_BIN)`);
+  return found;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface RunningServer {
+  origin: string;
+  log: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(): Promise<RunningServer> {
+  const bin = serverBinary();
+  const dir = await mkdtemp(join(tmpdir(), 'baton-e2e-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  await mkdir(artifacts, { recursive: true });
+  const log = join(artifacts, 'server.log');
+  const out = createWriteStream(log);
+  const child: ChildProcess = spawn(bin, ['serve'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite://${dir}/baton.db?mode=rwc`,
+      BATON_BIND: `127.0.0.1:${port}`,
+      BATON_ACCESS_TTL: '2s',
+      BATON_RATE_LIMITS: 'off',
+      BATON_ALLOWED_ORIGINS: origin,
+      BATON_MASTER_KEY: randomBytes(32).toString('hex'),
+      BATON_STATIC_DIR: join(frontend, 'dist'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  let exited: number | null = null;
+  child.once('exit', (code) => {
+    exited = code ?? -1;
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited !== null) throw new Error(`baton exited with ${exited} before it was ready; see ${log}`);
+    try {
+      if ((await fetch(`${origin}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`baton not ready after 60 s; see ${log}`);
+    await sleep(100);
+  }
+  return {
+    origin,
+    log,
+    async stop() {
+      if (exited === null) {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([gone, sleep(5000)]);
+        if (exited === null) child.kill('SIGKILL');
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env['CHROMIUM'] ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+export interface Exchange {
+  method: string;
+  path: string;
+  status: number;
+}
+
+/** What a page did: its API exchanges and its console errors. */
+export interface Tracked {
+  page: Page;
+  exchanges: Exchange[];
+  consoleErrors: string[];
+  count(method: string, path: string, status?: number): number;
+}
+
+// The protocol itself makes 401s (an expired access token, a refused refresh); Chromium logs
+// every non-2xx fetch as "Failed to load resource". Those, and only those, are expected.
+const EXPECTED = /^Failed to load resource: the server responded with a status of 401 \(Unauthorized\)$/;
+
+export function track(page: Page): Tracked {
+  const exchanges: Exchange[] = [];
+  const consoleErrors: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !EXPECTED.test(msg.text())) {
+      consoleErrors.push(`${msg.text()} (${msg.location().url})`);
+    }
+  });
+  page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+  page.on('response', (response) => {
+    exchanges.push({
+      method: response.request().method(),
+      path: new URL(response.url()).pathname,
+      status: response.status(),
+    });
+  });
+  return {
+    page,
+    exchanges,
+    consoleErrors,
+    count(method, path, status) {
+      return exchanges.filter((e) => e.method === method && e.path === path && (status === undefined || e.status === status)).length;
+    },
+  };
+}
+
+let shot = 0;
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(artifacts, { recursive: true });
+  const path = join(artifacts, `${String(++shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`screenshot: ${path}`);
+  return path;
+}
