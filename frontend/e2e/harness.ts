@@ -130,16 +130,19 @@ export interface Tracked {
 }
 
 // The protocol itself makes 401s (an expired access token, a refused refresh); Chromium logs
-// every non-2xx fetch as "Failed to load resource". Those, and only those, are expected.
-const EXPECTED = /^Failed to load resource: the server responded with a status of 401 \(Unauthorized\)$/;
+// every non-2xx fetch as "Failed to load resource". Those are expected: 401 always, other statuses
+// only where a scenario provokes them on purpose (`allow`).
+const FAILED_LOAD = /^Failed to load resource: the server responded with a status of (\d{3}) /;
 
-export function track(page: Page): Tracked {
+export function track(page: Page, allow: readonly number[] = []): Tracked {
   const exchanges: Exchange[] = [];
   const consoleErrors: string[] = [];
+  const expected = new Set([401, ...allow]);
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && !EXPECTED.test(msg.text())) {
-      consoleErrors.push(`${msg.text()} (${msg.location().url})`);
-    }
+    if (msg.type() !== 'error') return;
+    const status = FAILED_LOAD.exec(msg.text())?.[1];
+    if (status !== undefined && expected.has(Number(status))) return;
+    consoleErrors.push(`${msg.text()} (${msg.location().url})`);
   });
   page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
   page.on('response', (response) => {

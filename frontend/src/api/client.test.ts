@@ -173,6 +173,15 @@ describe('login, logout, restore', () => {
     expect(last.map((r) => r.authorization)).toEqual([null]); // the old token is not sent again
   });
 
+  it('log out everywhere revokes every session, then clears memory and the cookie', async () => {
+    await client.revokeAllSessions();
+    expect(server.log.slice(-2).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'DELETE /auth/sessions',
+      'POST /auth/logout',
+    ]);
+    expect(client.isAuthenticated()).toBe(false);
+  });
+
   it('restore() logs in silently from the cookie on page load', async () => {
     const fresh = tab(server);
     expect(fresh.client.state).toBe('unknown');

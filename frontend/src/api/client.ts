@@ -250,6 +250,18 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
   const api = createClient<paths>({ baseUrl, fetch: fetchImpl });
   api.use(middleware);
 
+  async function logout(): Promise<void> {
+    epoch++;
+    setToken(null);
+    try {
+      await bare.POST('/auth/logout', { body: {} });
+    } catch {
+      // Memory is already cleared; the server-side family expires on its own.
+    }
+    post({ type: 'logout' });
+    emit({ type: 'logout', source: 'this-tab' });
+  }
+
   /** Runs a typed call and turns a failure into an ApiError. */
   async function call<T>(
     run: () => Promise<{ data?: T; error?: unknown; response: Response }>,
@@ -290,17 +302,7 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
       post({ type: 'refreshed', accessToken: pair.access_token });
       emit({ type: 'login' });
     },
-    async logout() {
-      epoch++;
-      setToken(null);
-      try {
-        await bare.POST('/auth/logout', { body: {} });
-      } catch {
-        // Memory is already cleared; the server-side family will expire on its own.
-      }
-      post({ type: 'logout' });
-      emit({ type: 'logout', source: 'this-tab' });
-    },
+    logout,
     async restore() {
       const outcome = await refreshOnce(accessToken, false);
       if (outcome.kind === 'unavailable') {
@@ -316,10 +318,7 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
       call(() => api.DELETE('/auth/sessions/{id}', { params: { path: { id } } })).then(() => undefined),
     async revokeAllSessions() {
       await call(() => api.DELETE('/auth/sessions'));
-      epoch++;
-      setToken(null);
-      post({ type: 'logout' });
-      emit({ type: 'logout', source: 'this-tab' });
+      await logout(); // the family is gone already; this clears memory and the cookie
     },
     close() {
       channel?.close();

@@ -87,6 +87,8 @@ export class FakeServer {
         return this.authorized(request) ?? json(200, this.user);
       case 'GET /auth/sessions':
         return this.authorized(request) ?? json(200, []);
+      case 'DELETE /auth/sessions':
+        return this.authorized(request) ?? new Response(null, { status: 204 });
       case 'POST /notes':
         return this.authorized(request) ?? json(201, { echoed: JSON.parse(body) as unknown });
       default:
