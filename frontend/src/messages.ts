@@ -42,3 +42,25 @@ export function formatDate(iso: string): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : dateFormat.format(d);
 }
+
+/** "Chrome on Linux" from a User-Agent string; the raw string when nothing is recognised. */
+export function deviceName(userAgent: string | null | undefined): string {
+  if (!userAgent) return 'Unknown device';
+  const browser =
+    /Edg\//.test(userAgent) ? 'Edge'
+    : /Firefox\//.test(userAgent) ? 'Firefox'
+    : /HeadlessChrome\//.test(userAgent) ? 'Headless Chrome'
+    : /(Chrome|Chromium|CriOS)\//.test(userAgent) ? 'Chrome'
+    : /Safari\//.test(userAgent) && /Version\//.test(userAgent) ? 'Safari'
+    : null;
+  const os =
+    /Android/.test(userAgent) ? 'Android'
+    : /iPhone|iPad|iPod/.test(userAgent) ? 'iOS'
+    : /Windows/.test(userAgent) ? 'Windows'
+    : /Mac OS X|Macintosh/.test(userAgent) ? 'macOS'
+    : /CrOS/.test(userAgent) ? 'ChromeOS'
+    : /Linux/.test(userAgent) ? 'Linux'
+    : null;
+  if (browser && os) return `${browser} on ${os}`;
+  return browser ?? os ?? userAgent;
+}

@@ -1,5 +1,6 @@
 // A tiny history router: the Rust server answers unknown non-API GET paths with index.html, so
 // real paths (/profile, /sessions) work on reload and in links.
+export { safeNext } from './router-utils';
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from 'react';
 
 export interface Location {
@@ -48,12 +49,6 @@ export function useLocation(): Location {
 /** Where the user is now, as a path to come back to after logging in. */
 export function currentPathForReturn(): string {
   return window.location.pathname + window.location.search;
-}
-
-/** Accepts only same-origin absolute paths as a post-login destination. */
-export function safeNext(next: string | null): string | null {
-  if (next === null || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return null;
-  return next;
 }
 
 export function Link({ to, children, ...rest }: { to: string; children: ReactNode } & Omit<AnchorHTMLAttributes<HTMLAnchorElement>, 'href'>) {

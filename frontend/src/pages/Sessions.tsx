@@ -2,11 +2,11 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, type Session } from '../api';
 import { useClient } from '../auth';
 import { FormError, Page } from '../components';
-import { describeError, formatDate } from '../messages';
+import { describeError, deviceName, formatDate } from '../messages';
 import { navigate } from '../router';
 
 function device(session: Session): string {
-  return session.user_agent ?? 'Unknown device';
+  return deviceName(session.user_agent);
 }
 
 export function SessionsPage() {
@@ -109,7 +109,8 @@ export function SessionsPage() {
             {sessions.map((s) => (
               <tr key={s.id} className={s.current ? 'current' : undefined} data-testid="session-row">
                 <th scope="row" data-label="Device">
-                  <span className="ua">{device(s)}</span>
+                  <span className="device">{device(s)}</span>
+                  {s.user_agent ? <span className="ua">{s.user_agent}</span> : null}
                   {s.current ? <span className="badge">This device</span> : null}
                 </th>
                 <td data-label="Logged in">
