@@ -60,8 +60,10 @@ describe('401 → refresh → retry', () => {
 
   it('a request issued while a refresh runs waits for it and goes out with the new token', async () => {
     server.expireAccessTokens();
+    server.refreshLatency = 50;
     const first = client.me();
-    await new Promise((r) => setTimeout(r, 2)); // the first 401 is in, the refresh is running
+    // wait until the first 401 is in and its refresh has reached the server (and is still running)
+    while (server.count('POST', '/auth/refresh') === 0) await new Promise((r) => setTimeout(r, 1));
     const second = client.me();
     await Promise.all([first, second]);
     expect(server.count('POST', '/auth/refresh')).toBe(1);
