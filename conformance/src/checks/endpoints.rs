@@ -1,0 +1,404 @@
+//! §1: discovery documents, the plain endpoints, registration and login.
+
+use serde_json::{Value, json};
+
+use crate::discovery::AuthConfiguration;
+use crate::ensure;
+use crate::http::Req;
+use crate::jwt::{self, Jws};
+use crate::probe::{Channel, Outcome, Probe, expect_problem, fail, skip};
+
+pub(crate) fn is_rfc3339_utc(value: Option<&Value>) -> bool {
+    value
+        .and_then(Value::as_str)
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .is_some_and(|t| t.offset().local_minus_utc() == 0)
+}
+
+pub async fn auth_configuration(probe: Probe) -> Outcome {
+    let reply = probe
+        .send(Req::get("/.well-known/auth-configuration"))
+        .await?;
+    ensure!(reply.status == 200, "expected 200, got {}", reply.summary());
+    let body = reply
+        .json()
+        .ok_or_else(|| fail(format!("not JSON: {}", reply.summary())))?;
+    AuthConfiguration::parse(&body).map_err(fail)?;
+    Ok(())
+}
+
+pub async fn jwks(probe: Probe) -> Outcome {
+    let reply = probe.send(Req::get("/.well-known/jwks.json")).await?;
+    ensure!(reply.status == 200, "expected 200, got {}", reply.summary());
+    let set = reply.json().ok_or_else(|| fail("the JWKS is not JSON"))?;
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| fail("the JWKS has no keys array"))?;
+    ensure!(!keys.is_empty(), "the JWKS has no key");
+    for key in keys {
+        ensure!(
+            key.get("kid").and_then(Value::as_str).is_some(),
+            "a JWK has no kid: {key}"
+        );
+        ensure!(
+            key.get("d").is_none(),
+            "a JWK contains the private part d: the JWKS leaks the signing key"
+        );
+    }
+    let jwks_uri = &probe.config()?.jwks_uri;
+    ensure!(
+        jwks_uri.ends_with("/.well-known/jwks.json") || jwks_uri.contains("jwks"),
+        "jwks_uri {jwks_uri} does not look like the JWKS"
+    );
+    let user = probe.user().await?;
+    let tokens = probe.login(&user, Channel::Body).await?;
+    jwt::verify_with_jwks(&tokens.access_token, &set).map_err(fail)
+}
+
+pub async fn instances_agree(probe: Probe) -> Outcome {
+    let count = probe.env.instances.base_urls().len();
+    if count < 2 {
+        return Err(skip(
+            "needs two or more --base-url values (instances sharing one database)",
+        ));
+    }
+    let mut configs = Vec::new();
+    let mut key_sets = Vec::new();
+    for i in 0..count {
+        let c = probe
+            .send(Req::get("/.well-known/auth-configuration").on_instance(i))
+            .await?;
+        configs.push(c.json().unwrap_or(Value::Null));
+        let k = probe
+            .send(Req::get("/.well-known/jwks.json").on_instance(i))
+            .await?;
+        key_sets.push(k.json().unwrap_or(Value::Null));
+    }
+    for i in 1..count {
+        ensure!(
+            configs[i] == configs[0],
+            "instance {} has a different auth configuration: {} vs {}",
+            i + 1,
+            configs[i],
+            configs[0]
+        );
+        ensure!(
+            key_sets[i] == key_sets[0],
+            "instance {} publishes a different JWKS: {} vs {}",
+            i + 1,
+            key_sets[i],
+            key_sets[0]
+        );
+    }
+    // A token from one instance is accepted by every other.
+    let user = probe.user().await?;
+    let tokens = probe.login(&user, Channel::Body).await?;
+    for i in 0..count {
+        let reply = probe
+            .send(
+                Req::get("/auth/me")
+                    .bearer(&tokens.access_token)
+                    .on_instance(i),
+            )
+            .await?;
+        ensure!(
+            reply.status == 200,
+            "instance {} refuses an access token issued by another: {}",
+            i + 1,
+            reply.summary()
+        );
+    }
+    Ok(())
+}
+
+pub async fn openapi(probe: Probe) -> Outcome {
+    let reply = probe.send(Req::get("/openapi.json")).await?;
+    ensure!(reply.status == 200, "expected 200, got {}", reply.summary());
+    let doc = reply
+        .json()
+        .ok_or_else(|| fail("/openapi.json is not JSON"))?;
+    let version = doc
+        .get("openapi")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    ensure!(
+        version.starts_with("3."),
+        "the openapi member is {version:?}, expected 3.x"
+    );
+    ensure!(
+        doc.get("paths")
+            .and_then(|p| p.get("/auth/refresh"))
+            .is_some(),
+        "the document has no /auth/refresh path"
+    );
+    Ok(())
+}
+
+pub async fn docs(probe: Probe) -> Outcome {
+    let reply = probe.send(Req::get("/docs")).await?;
+    ensure!(reply.status == 200, "expected 200, got {}", reply.summary());
+    ensure!(!reply.body.is_empty(), "/docs is empty");
+    Ok(())
+}
+
+pub async fn health(probe: Probe) -> Outcome {
+    for path in ["/healthz", "/readyz"] {
+        let reply = probe.send(Req::get(path)).await?;
+        ensure!(
+            reply.status == 200,
+            "GET {path}: expected 200, got {}",
+            reply.summary()
+        );
+    }
+    Ok(())
+}
+
+fn fresh_email() -> String {
+    format!("conf-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+fn register(email: &str, password: &str) -> Req {
+    Req::post("/auth/register").json(&json!({"email": email, "password": password}))
+}
+
+fn registration_open(probe: &Probe) -> Outcome {
+    match &probe.env.accounts {
+        crate::probe::Accounts::Register => Ok(()),
+        _ => Err(skip("needs open registration on the instance")),
+    }
+}
+
+pub async fn register_created(probe: Probe) -> Outcome {
+    registration_open(&probe)?;
+    let email = fresh_email();
+    let reply = probe
+        .send(register(&email, "correct horse battery").expect("201"))
+        .await?;
+    ensure!(reply.status == 201, "expected 201, got {}", reply.summary());
+    let body = reply.json().unwrap_or(Value::Null);
+    ensure!(
+        body.get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty()),
+        "no id: {body}"
+    );
+    ensure!(
+        body.get("email")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.eq_ignore_ascii_case(&email)),
+        "email is not the one registered: {body}"
+    );
+    ensure!(
+        is_rfc3339_utc(body.get("created_at")),
+        "created_at is not RFC 3339 UTC: {body}"
+    );
+    ensure!(
+        body.get("password").is_none() && body.get("password_hash").is_none(),
+        "the response exposes the password: {body}"
+    );
+    Ok(())
+}
+
+pub async fn register_email_taken(probe: Probe) -> Outcome {
+    registration_open(&probe)?;
+    let email = fresh_email();
+    let first = probe
+        .send(register(&email, "correct horse battery"))
+        .await?;
+    ensure!(
+        first.status == 201,
+        "first registration: expected 201, got {}",
+        first.summary()
+    );
+    let again = probe
+        .send(register(&email, "another password").expect("409 email_taken"))
+        .await?;
+    expect_problem(
+        &again,
+        409,
+        &["email_taken"],
+        "registering the same email again",
+    )?;
+    let upper = probe
+        .send(register(&email.to_uppercase(), "another password").expect("409 email_taken"))
+        .await?;
+    expect_problem(
+        &upper,
+        409,
+        &["email_taken"],
+        "registering the same email in upper case",
+    )
+}
+
+pub async fn register_password_length(probe: Probe) -> Outcome {
+    registration_open(&probe)?;
+    let cases: [(String, u16, &str); 5] = [
+        ("a".repeat(7), 422, "7 ASCII characters"),
+        ("é".repeat(7), 422, "7 two-byte characters (14 bytes)"),
+        ("é".repeat(8), 201, "8 two-byte characters"),
+        (
+            "😀".repeat(128),
+            201,
+            "128 four-byte characters (512 bytes)",
+        ),
+        ("a".repeat(129), 422, "129 characters"),
+    ];
+    for (password, status, what) in cases {
+        let reply = probe
+            .send(register(&fresh_email(), &password).expect(status.to_string()))
+            .await?;
+        if status == 422 {
+            expect_problem(
+                &reply,
+                422,
+                &["validation_failed"],
+                &format!("a password of {what}"),
+            )?;
+        } else {
+            ensure!(
+                reply.status == status,
+                "a password of {what}: expected {status}, got {}",
+                reply.summary()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn register_invalid_email(probe: Probe) -> Outcome {
+    registration_open(&probe)?;
+    for email in ["not-an-email", "", "a@", "@example.com", "two@@example.com"] {
+        let reply = probe
+            .send(register(email, "correct horse battery").expect("422"))
+            .await?;
+        expect_problem(
+            &reply,
+            422,
+            &["validation_failed"],
+            &format!("registering email {email:?}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks the token-pair members every login and refresh response must have.
+pub(crate) fn check_token_pair(
+    probe: &Probe,
+    body: &Value,
+    body_delivery: bool,
+    what: &str,
+) -> Outcome {
+    let config = probe.config()?;
+    ensure!(
+        body.get("access_token").and_then(Value::as_str).is_some(),
+        "{what}: no access_token: {body}"
+    );
+    ensure!(
+        body.get("token_type").and_then(Value::as_str) == Some("Bearer"),
+        "{what}: token_type is not \"Bearer\": {body}"
+    );
+    let expires_in = body.get("expires_in").and_then(Value::as_i64);
+    ensure!(
+        expires_in.is_some_and(|e| (e - config.access_token_ttl as i64).abs() <= 1),
+        "{what}: expires_in {expires_in:?} is not access_token_ttl {} (whole seconds)",
+        config.access_token_ttl
+    );
+    let refresh_expires_in = body.get("refresh_expires_in").and_then(Value::as_i64);
+    ensure!(
+        refresh_expires_in.is_some_and(|e| e > 0 && e <= config.refresh_token_ttl as i64 + 1),
+        "{what}: refresh_expires_in {refresh_expires_in:?} is not in 1..=refresh_token_ttl ({})",
+        config.refresh_token_ttl
+    );
+    let has_refresh = body.get("refresh_token").is_some_and(|v| !v.is_null());
+    ensure!(
+        has_refresh == body_delivery,
+        "{what}: refresh_token in the body is {} on {} delivery",
+        if has_refresh { "present" } else { "absent" },
+        if body_delivery { "body" } else { "cookie" }
+    );
+    Ok(())
+}
+
+pub async fn login_cookie_channel(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let tokens = probe.login(&user, Channel::Cookie).await?;
+    check_token_pair(
+        &probe,
+        &tokens.reply.json().unwrap_or(Value::Null),
+        false,
+        "a cookie login",
+    )
+}
+
+pub async fn login_body_channel(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let tokens = probe.login(&user, Channel::Body).await?;
+    check_token_pair(
+        &probe,
+        &tokens.reply.json().unwrap_or(Value::Null),
+        true,
+        "a body login",
+    )?;
+    let name = probe.cookie_name()?;
+    ensure!(
+        tokens
+            .reply
+            .set_cookie(&name)
+            .is_none_or(|c| c.is_clearing()),
+        "a body login also sets the refresh cookie: the token must come back on one channel"
+    );
+    Ok(())
+}
+
+pub async fn login_wrong_credentials(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let unknown = probe
+        .send(
+            Req::post("/auth/login")
+                .json(&json!({"email": fresh_email(), "password": user.password}))
+                .expect("401"),
+        )
+        .await?;
+    expect_problem(&unknown, 401, &["invalid_credentials"], "an unknown email")?;
+    let wrong = probe
+        .send(
+            Req::post("/auth/login")
+                .json(&json!({"email": user.email, "password": format!("{}x", user.password)}))
+                .expect("401"),
+        )
+        .await?;
+    expect_problem(&wrong, 401, &["invalid_credentials"], "a wrong password")?;
+    let strip = |v: Value| {
+        let mut v = v;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("instance");
+            o.remove("trace_id");
+            o.remove("request_id");
+        }
+        v
+    };
+    let (a, b) = (
+        strip(unknown.json().unwrap_or(Value::Null)),
+        strip(wrong.json().unwrap_or(Value::Null)),
+    );
+    ensure!(
+        a == b,
+        "the bodies differ, revealing which emails exist: unknown email {a} vs wrong password {b}"
+    );
+    Ok(())
+}
+
+pub async fn login_email_any_case(probe: Probe) -> Outcome {
+    let mut user = probe.user().await?;
+    user.email = user.email.to_uppercase();
+    probe.login(&user, Channel::Body).await.map(|_| ())
+}
+
+/// A fresh access token and its decoded form.
+pub(crate) async fn access_token(probe: &Probe) -> Result<(String, Jws), crate::probe::Stop> {
+    let user = probe.user().await?;
+    let tokens = probe.login(&user, Channel::Body).await?;
+    let jws = Jws::parse(&tokens.access_token).map_err(fail)?;
+    Ok((tokens.access_token, jws))
+}

@@ -1,0 +1,620 @@
+//! §3: refresh tokens: entropy, rotation, reuse detection, grace, concurrency and expiry.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::future::join_all;
+use serde_json::json;
+
+use super::endpoints::check_token_pair;
+use super::wait;
+use crate::discovery::MAX_WAIT_SECS;
+use crate::ensure;
+use crate::http::{Reply, Req, now};
+use crate::jwt::Jws;
+use crate::probe::{Channel, Outcome, Probe, Stop, Tokens, expect_problem, fail, skip};
+
+/// Every code a refresh 401 may carry.
+pub(crate) const REFRESH_401_CODES: &[&str] = &[
+    "refresh_token_invalid",
+    "refresh_token_expired",
+    "refresh_token_reused",
+    "session_revoked",
+];
+
+fn sid(tokens: &Tokens) -> Result<String, Stop> {
+    let jws = Jws::parse(&tokens.access_token).map_err(fail)?;
+    jws.claim_str("sid")
+        .map(str::to_string)
+        .ok_or_else(|| fail("the access token has no sid"))
+}
+
+/// Presents `token` and requires a 401 refresh problem (and a cleared cookie on the cookie channel).
+pub(crate) async fn expect_refresh_rejected(
+    probe: &Probe,
+    token: &str,
+    channel: Channel,
+    codes: &[&str],
+    what: &str,
+) -> Result<Reply, Stop> {
+    let req = probe
+        .refresh_req(token, channel)?
+        .expect(format!("401 {}", codes.join("|")));
+    let reply = probe.send(req).await?;
+    if reply.status == 200 {
+        return Err(fail(format!(
+            "{what}: expected 401, but the refresh SUCCEEDED (200)"
+        )));
+    }
+    expect_problem(&reply, 401, codes, what)?;
+    if channel == Channel::Cookie {
+        let name = probe.cookie_name()?;
+        ensure!(
+            reply.set_cookie(&name).is_some_and(|c| c.is_clearing()),
+            "{what}: a 401 for a cookie refresh must clear the cookie (Max-Age=0)"
+        );
+    }
+    Ok(reply)
+}
+
+fn grace(probe: &Probe) -> Result<u64, Stop> {
+    Ok(probe.config()?.refresh_reuse_grace)
+}
+
+pub async fn token_entropy(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let mut seen = Vec::new();
+    for channel in [Channel::Body, Channel::Cookie, Channel::Body] {
+        let tokens = probe.login(&user, channel).await?;
+        let t = tokens.refresh_token;
+        ensure!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "the {} refresh token {t:?} is not unpadded base64url",
+            channel.name()
+        );
+        let bytes = URL_SAFE_NO_PAD.decode(&t).map_err(|e| {
+            fail(format!(
+                "refresh token {t:?} does not decode as base64url: {e}"
+            ))
+        })?;
+        ensure!(
+            bytes.len() >= 32,
+            "the refresh token carries {} bits, the contract requires at least 256",
+            bytes.len() * 8
+        );
+        ensure!(
+            Jws::parse(&t).is_err(),
+            "the refresh token is a JWT; it must be opaque"
+        );
+        ensure!(!seen.contains(&t), "two logins got the same refresh token");
+        seen.push(t);
+    }
+    Ok(())
+}
+
+pub async fn rotation_new_pair(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    for channel in [Channel::Body, Channel::Cookie] {
+        let first = probe.login(&user, channel).await?;
+        let second = probe.refresh(&first.refresh_token, channel).await?;
+        check_token_pair(
+            &probe,
+            &second.reply.json().unwrap_or_default(),
+            channel == Channel::Body,
+            "a refresh",
+        )?;
+        ensure!(
+            second.refresh_token != first.refresh_token,
+            "the {} refresh returned the presented refresh token",
+            channel.name()
+        );
+        ensure!(
+            sid(&second)? == sid(&first)?,
+            "the new access token is in another family (sid changed)"
+        );
+        let third = probe.refresh(&second.refresh_token, channel).await?;
+        ensure!(
+            third.refresh_token != second.refresh_token,
+            "the second rotation returned its presented token"
+        );
+    }
+    Ok(())
+}
+
+pub async fn rotation_old_token_rejected(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Body).await?;
+    let b = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    if grace(&probe)? > 0 {
+        // Within a grace the old token is only reuse once its successor has been used.
+        probe.refresh(&b.refresh_token, Channel::Body).await?;
+    }
+    expect_refresh_rejected(
+        &probe,
+        &a.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "presenting the rotated token A again",
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn rotation_channel(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let name = probe.cookie_name()?;
+    let body_login = probe.login(&user, Channel::Body).await?;
+    let body_refresh = probe
+        .refresh_reply(&body_login.refresh_token, Channel::Body)
+        .await?;
+    ensure!(
+        body_refresh.status == 200,
+        "body refresh: expected 200, got {}",
+        body_refresh.summary()
+    );
+    ensure!(
+        body_refresh.str_field("refresh_token").is_some(),
+        "body in: the new refresh token is not in the body"
+    );
+    ensure!(
+        body_refresh
+            .set_cookie(&name)
+            .is_none_or(|c| c.is_clearing()),
+        "body in: the response also sets the {name} cookie"
+    );
+    let cookie_login = probe.login(&user, Channel::Cookie).await?;
+    let cookie_refresh = probe
+        .refresh_reply(&cookie_login.refresh_token, Channel::Cookie)
+        .await?;
+    ensure!(
+        cookie_refresh.status == 200,
+        "cookie refresh: expected 200, got {}",
+        cookie_refresh.summary()
+    );
+    ensure!(
+        cookie_refresh
+            .json()
+            .and_then(|b| b.get("refresh_token").cloned())
+            .is_none_or(|v| v.is_null()),
+        "cookie in: the new refresh token is in the body, where JavaScript can read it"
+    );
+    ensure!(
+        cookie_refresh
+            .set_cookie(&name)
+            .is_some_and(|c| !c.is_clearing()),
+        "cookie in: the response sets no new {name} cookie"
+    );
+    Ok(())
+}
+
+pub async fn reuse_revokes_family(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Body).await?;
+    let b = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    let c = probe.refresh(&b.refresh_token, Channel::Body).await?;
+    expect_refresh_rejected(
+        &probe,
+        &a.refresh_token,
+        Channel::Body,
+        &["refresh_token_reused"],
+        "replaying A after A→B→C",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &c.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "the newest token C after the replay of A (the family must be revoked)",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &b.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "B after the family was revoked",
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn reuse_strict(probe: Probe) -> Outcome {
+    if grace(&probe)? > 0 {
+        return Err(skip(
+            "needs refresh_reuse_grace 0 (BATON_REFRESH_REUSE_GRACE=0s)",
+        ));
+    }
+    let user = probe.user().await?;
+    for channel in [Channel::Body, Channel::Cookie] {
+        let a = probe.login(&user, channel).await?;
+        let b = probe.refresh(&a.refresh_token, channel).await?;
+        expect_refresh_rejected(
+            &probe,
+            &a.refresh_token,
+            channel,
+            &["refresh_token_reused"],
+            "replaying A right after A→B",
+        )
+        .await?;
+        expect_refresh_rejected(
+            &probe,
+            &b.refresh_token,
+            channel,
+            REFRESH_401_CODES,
+            "B after the replay of A",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn reuse_after_grace(probe: Probe) -> Outcome {
+    let g = grace(&probe)?;
+    if g == 0 {
+        return Err(skip(
+            "needs refresh_reuse_grace > 0 (with 0, refresh/reuse/strict covers it)",
+        ));
+    }
+    if g + 2 > MAX_WAIT_SECS {
+        return Err(skip(format!(
+            "needs refresh_reuse_grace ≤ {} s (BATON_REFRESH_REUSE_GRACE); this instance has {g} s",
+            MAX_WAIT_SECS - 2
+        )));
+    }
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Body).await?;
+    let b = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    let refresh_ttl = probe.config()?.refresh_token_ttl;
+    if g + 2 >= refresh_ttl {
+        return Err(skip(format!(
+            "needs refresh_reuse_grace + 2 s < refresh_token_ttl ({g} s vs {refresh_ttl} s)"
+        )));
+    }
+    wait(g as f64 + 1.5).await;
+    expect_refresh_rejected(
+        &probe,
+        &a.refresh_token,
+        Channel::Body,
+        &["refresh_token_reused"],
+        "replaying A after the grace",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &b.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "B after the replay of A",
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn grace_same_successor(probe: Probe) -> Outcome {
+    let g = grace(&probe)?;
+    if g == 0 {
+        return Err(skip(
+            "needs refresh_reuse_grace > 0 (e.g. BATON_REFRESH_REUSE_GRACE=10s)",
+        ));
+    }
+    if g < 2 {
+        return Err(skip(
+            "needs refresh_reuse_grace ≥ 2 s to repeat a refresh safely within it",
+        ));
+    }
+    let user = probe.user().await?;
+    for channel in [Channel::Body, Channel::Cookie] {
+        let a = probe.login(&user, channel).await?;
+        let b = probe.refresh(&a.refresh_token, channel).await?;
+        for attempt in 1..=2 {
+            let repeat = probe.refresh_reply(&a.refresh_token, channel).await?;
+            ensure!(
+                repeat.received_at - b.reply.sent_at < g as f64,
+                "the repeat took longer than the grace; use a larger BATON_REFRESH_REUSE_GRACE"
+            );
+            ensure!(
+                repeat.status == 200,
+                "{} channel, repeat {attempt} of A within the grace while B is unused: expected 200, got {}",
+                channel.name(),
+                repeat.summary()
+            );
+            let again = probe.tokens(repeat, channel)?;
+            ensure!(
+                again.refresh_token == b.refresh_token,
+                "{} channel, repeat {attempt} of A within the grace returned a DIFFERENT refresh token than the successor B: the family forked",
+                channel.name()
+            );
+            ensure!(
+                again.access_token != a.access_token,
+                "the repeat did not issue a fresh access token"
+            );
+        }
+        let c = probe.refresh(&b.refresh_token, channel).await?;
+        ensure!(
+            c.refresh_token != b.refresh_token,
+            "using B returned B again"
+        );
+        expect_refresh_rejected(
+            &probe,
+            &a.refresh_token,
+            channel,
+            &["refresh_token_reused"],
+            "A again after its successor B was used",
+        )
+        .await?;
+        expect_refresh_rejected(
+            &probe,
+            &c.refresh_token,
+            channel,
+            REFRESH_401_CODES,
+            "C after the replay of A",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+const CONCURRENT_REQUESTS: usize = 8;
+
+async fn race(probe: &Probe, token: &str) -> Result<Vec<Reply>, Stop> {
+    let req = probe.refresh_req(token, Channel::Body)?;
+    join_all((0..CONCURRENT_REQUESTS).map(|_| probe.send(req.clone())))
+        .await
+        .into_iter()
+        .collect()
+}
+
+pub async fn concurrency_single_winner(probe: Probe) -> Outcome {
+    if grace(&probe)? > 0 {
+        return Err(skip(
+            "needs refresh_reuse_grace 0 (BATON_REFRESH_REUSE_GRACE=0s); with a grace refresh/concurrency/same-successor applies",
+        ));
+    }
+    let user = probe.user().await?;
+    for round in 1..=3 {
+        let a = probe.login(&user, Channel::Body).await?;
+        let replies = race(&probe, &a.refresh_token).await?;
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        let winners = statuses.iter().filter(|s| **s == 200).count();
+        ensure!(
+            winners == 1,
+            "round {round}: {CONCURRENT_REQUESTS} concurrent refreshes with one token gave {winners} successes (statuses {statuses:?}); exactly one may succeed"
+        );
+        for r in replies.iter().filter(|r| r.status != 200) {
+            expect_problem(
+                r,
+                401,
+                REFRESH_401_CODES,
+                &format!("round {round}: a losing concurrent refresh"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn concurrency_same_successor(probe: Probe) -> Outcome {
+    if grace(&probe)? == 0 {
+        return Err(skip(
+            "needs refresh_reuse_grace > 0 (e.g. BATON_REFRESH_REUSE_GRACE=10s)",
+        ));
+    }
+    let user = probe.user().await?;
+    for round in 1..=3 {
+        let a = probe.login(&user, Channel::Body).await?;
+        let replies = race(&probe, &a.refresh_token).await?;
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        ensure!(
+            statuses.iter().all(|s| *s == 200),
+            "round {round}: with a grace every concurrent refresh must get 200; statuses {statuses:?}"
+        );
+        let tokens: Vec<String> = replies
+            .iter()
+            .filter_map(|r| r.str_field("refresh_token"))
+            .collect();
+        ensure!(
+            tokens.len() == CONCURRENT_REQUESTS,
+            "round {round}: some 200s carry no refresh_token"
+        );
+        let distinct: std::collections::BTreeSet<&String> = tokens.iter().collect();
+        ensure!(
+            distinct.len() == 1,
+            "round {round}: {} different new refresh tokens from one token: the family forked",
+            distinct.len()
+        );
+        probe.refresh(&tokens[0], Channel::Body).await?;
+    }
+    Ok(())
+}
+
+pub async fn expiry(probe: Probe) -> Outcome {
+    let ttl = probe.config()?.refresh_token_ttl;
+    if ttl + 2 > MAX_WAIT_SECS {
+        return Err(skip(format!(
+            "needs refresh_token_ttl ≤ {} s (BATON_REFRESH_TTL); this instance has {ttl} s",
+            MAX_WAIT_SECS - 2
+        )));
+    }
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Cookie).await?;
+    let wait_secs = a.refresh_expires_in.max(0) as f64 + 1.5 - (now() - a.reply.received_at);
+    wait(wait_secs.min(MAX_WAIT_SECS as f64)).await;
+    expect_refresh_rejected(
+        &probe,
+        &a.refresh_token,
+        Channel::Cookie,
+        &["refresh_token_expired", "refresh_token_invalid"],
+        "a refresh token past its TTL",
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn expiry_sliding(probe: Probe) -> Outcome {
+    let config = probe.config()?.clone();
+    let ttl = config.refresh_token_ttl as f64;
+    if ttl * 1.2 + 1.0 > MAX_WAIT_SECS as f64 {
+        return Err(skip(format!(
+            "needs refresh_token_ttl ≤ {} s (BATON_REFRESH_TTL); this instance has {ttl} s",
+            ((MAX_WAIT_SECS - 1) as f64 / 1.2) as u64
+        )));
+    }
+    if (config.session_max_lifetime as f64) < ttl * 1.2 + 3.0 {
+        return Err(skip(
+            "needs session_max_lifetime ≥ 1.2 × refresh_token_ttl + 3 s",
+        ));
+    }
+    let user = probe.user().await?;
+    let mut current = probe.login(&user, Channel::Body).await?;
+    let login_at = current.reply.received_at;
+    while now() - login_at < ttl + 0.5 {
+        wait(ttl * 0.6).await;
+        current = probe
+            .refresh(&current.refresh_token, Channel::Body)
+            .await
+            .map_err(|stop| match stop {
+                Stop::Fail(f) => fail(format!(
+                    "a refresh {:.1} s after the login, within the token's own TTL: {}",
+                    now() - login_at,
+                    f.message
+                )),
+                other => other,
+            })?;
+        ensure!(
+            (current.refresh_expires_in - config.refresh_token_ttl as i64).abs() <= 1,
+            "a rotated token's refresh_expires_in is {}, expected the full TTL {} (sliding)",
+            current.refresh_expires_in,
+            config.refresh_token_ttl
+        );
+    }
+    Ok(())
+}
+
+pub async fn expiry_absolute(probe: Probe) -> Outcome {
+    let config = probe.config()?.clone();
+    let max = config.session_max_lifetime as f64;
+    if max + 2.0 > 20.0 {
+        return Err(skip(format!(
+            "needs session_max_lifetime ≤ 18 s (BATON_SESSION_MAX_LIFETIME); this instance has {max} s"
+        )));
+    }
+    let user = probe.user().await?;
+    let mut current = probe.login(&user, Channel::Body).await?;
+    let login_at = current.reply.sent_at;
+    let step = (config.refresh_token_ttl as f64 * 0.5).clamp(0.5, 4.0);
+    loop {
+        let remaining = max - (now() - login_at);
+        ensure!(
+            current.refresh_expires_in as f64 <= remaining + 2.0,
+            "refresh_expires_in {} outlives the session's absolute limit ({remaining:.1} s left of session_max_lifetime {max})",
+            current.refresh_expires_in
+        );
+        if now() - login_at > max + 1.5 {
+            break;
+        }
+        wait(step.min((max + 1.6 - (now() - login_at)).max(0.1))).await;
+        let reply = probe
+            .refresh_reply(&current.refresh_token, Channel::Body)
+            .await?;
+        let age = reply.sent_at - login_at;
+        if age > max + 1.0 {
+            expect_problem(
+                &reply,
+                401,
+                &[
+                    "refresh_token_expired",
+                    "session_revoked",
+                    "refresh_token_invalid",
+                ],
+                &format!("a refresh {age:.1} s after the login, past session_max_lifetime {max}"),
+            )?;
+            return Ok(());
+        }
+        if reply.status != 200 {
+            ensure!(
+                age > max - 1.5 || age + 0.5 > current.refresh_expires_in as f64,
+                "a refresh {age:.1} s after the login (limit {max} s) failed: {}",
+                reply.summary()
+            );
+            return Ok(());
+        }
+        current = probe.tokens(reply, Channel::Body)?;
+    }
+    Err(fail(format!(
+        "the session lived past session_max_lifetime {max}"
+    )))
+}
+
+pub async fn missing_token(probe: Probe) -> Outcome {
+    let reply = probe
+        .send(Req::post("/auth/refresh").expect("401 refresh_token_invalid"))
+        .await?;
+    expect_problem(
+        &reply,
+        401,
+        &["refresh_token_invalid"],
+        "a refresh with no token at all",
+    )?;
+    let reply = probe
+        .send(
+            Req::post("/auth/refresh")
+                .json(&json!({}))
+                .expect("401 refresh_token_invalid"),
+        )
+        .await?;
+    expect_problem(
+        &reply,
+        401,
+        &["refresh_token_invalid"],
+        "a refresh with {} and no cookie",
+    )
+}
+
+pub async fn unknown_token(probe: Probe) -> Outcome {
+    let random = crate::jwt::b64(uuid::Uuid::new_v4().as_bytes()).repeat(2);
+    expect_refresh_rejected(
+        &probe,
+        &random,
+        Channel::Body,
+        &["refresh_token_invalid"],
+        "an unknown token in the body",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &random,
+        Channel::Cookie,
+        &["refresh_token_invalid"],
+        "an unknown token in the cookie",
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn strict_body(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Cookie).await?;
+    let name = probe.cookie_name()?;
+    let reply = probe
+        .send(
+            Req::post("/auth/refresh")
+                .cookie(&name, &a.refresh_token)
+                .json(&json!({"refresh_tokn": "x"}))
+                .expect("422 validation_failed"),
+        )
+        .await?;
+    expect_problem(
+        &reply,
+        422,
+        &["validation_failed"],
+        "a misspelt refresh_token field next to a valid cookie",
+    )?;
+    probe
+        .refresh(&a.refresh_token, Channel::Cookie)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Fail(f) => fail(format!("the rejected request changed state: {}", f.message)),
+            other => other,
+        })?;
+    Ok(())
+}

@@ -1,0 +1,397 @@
+//! §1 and §3: logout and the session endpoints.
+
+use serde_json::{Value, json};
+
+use super::endpoints::is_rfc3339_utc;
+use super::refresh::{REFRESH_401_CODES, expect_refresh_rejected};
+use crate::ensure;
+use crate::http::Req;
+use crate::jwt::Jws;
+use crate::probe::{Channel, Outcome, Probe, Stop, Tokens, expect_problem, fail, problem_shape};
+
+fn sid(tokens: &Tokens) -> Result<String, Stop> {
+    Jws::parse(&tokens.access_token)
+        .map_err(fail)?
+        .claim_str("sid")
+        .map(str::to_string)
+        .ok_or_else(|| fail("the access token has no sid"))
+}
+
+fn logout_with(probe: &Probe, token: Option<&str>, channel: Channel) -> Result<Req, Stop> {
+    Ok(match (token, channel) {
+        (None, _) => Req::post("/auth/logout"),
+        (Some(t), Channel::Body) => Req::post("/auth/logout").json(&json!({"refresh_token": t})),
+        (Some(t), Channel::Cookie) => Req::post("/auth/logout").cookie(&probe.cookie_name()?, t),
+    }
+    .expect("204"))
+}
+
+async fn expect_logout_204(
+    probe: &Probe,
+    token: Option<&str>,
+    channel: Channel,
+    what: &str,
+) -> Outcome {
+    let reply = probe.send(logout_with(probe, token, channel)?).await?;
+    ensure!(
+        reply.status == 204,
+        "{what}: expected 204, got {}",
+        reply.summary()
+    );
+    let name = probe.cookie_name()?;
+    ensure!(
+        reply.set_cookie(&name).is_some_and(|c| c.is_clearing()),
+        "{what}: the logout does not clear the {name} cookie (it must, always)"
+    );
+    Ok(())
+}
+
+pub async fn logout_revokes_family(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let cookie = probe.login(&user, Channel::Cookie).await?;
+    expect_logout_204(
+        &probe,
+        Some(&cookie.refresh_token),
+        Channel::Cookie,
+        "a cookie logout",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &cookie.refresh_token,
+        Channel::Cookie,
+        REFRESH_401_CODES,
+        "the cookie token after its logout",
+    )
+    .await?;
+    let a = probe.login(&user, Channel::Body).await?;
+    let b = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    expect_logout_204(
+        &probe,
+        Some(&a.refresh_token),
+        Channel::Body,
+        "a logout with the already rotated token A",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &b.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "the successor B after a logout with its rotated predecessor",
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn logout_idempotent(probe: Probe) -> Outcome {
+    expect_logout_204(&probe, None, Channel::Body, "a logout with no token").await?;
+    let unknown = crate::jwt::b64(uuid::Uuid::new_v4().as_bytes()).repeat(2);
+    expect_logout_204(
+        &probe,
+        Some(&unknown),
+        Channel::Body,
+        "a logout with an unknown body token",
+    )
+    .await?;
+    expect_logout_204(
+        &probe,
+        Some(&unknown),
+        Channel::Cookie,
+        "a logout with an unknown cookie",
+    )
+    .await?;
+    let user = probe.user().await?;
+    let tokens = probe.login(&user, Channel::Body).await?;
+    expect_logout_204(
+        &probe,
+        Some(&tokens.refresh_token),
+        Channel::Body,
+        "the first logout",
+    )
+    .await?;
+    expect_logout_204(
+        &probe,
+        Some(&tokens.refresh_token),
+        Channel::Body,
+        "the same logout again",
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn logout_malformed_body(probe: Probe) -> Outcome {
+    for body in [
+        json!({"refresh_token": 5}),
+        json!(["refresh_token"]),
+        json!({"refresh_token": {"a": 1}}),
+    ] {
+        let reply = probe
+            .send(Req::post("/auth/logout").json(&body).expect("4xx problem"))
+            .await?;
+        ensure!(
+            (400..500).contains(&reply.status),
+            "a logout with {body}: expected a 4xx, got {}",
+            reply.summary()
+        );
+        problem_shape(&reply, &[]).map_err(|e| fail(format!("a logout with {body}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn listed(reply: &crate::http::Reply) -> Result<Vec<Value>, Stop> {
+    ensure!(
+        reply.status == 200,
+        "GET /auth/sessions: expected 200, got {}",
+        reply.summary()
+    );
+    reply
+        .json()
+        .and_then(|v| v.as_array().cloned())
+        .ok_or_else(|| {
+            fail(format!(
+                "GET /auth/sessions is not a JSON array: {}",
+                reply.summary()
+            ))
+        })
+}
+
+pub async fn list(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let first = probe.login(&user, Channel::Cookie).await?;
+    let second = probe.login(&user, Channel::Body).await?;
+    let (sid1, sid2) = (sid(&first)?, sid(&second)?);
+    let reply = probe
+        .send(
+            Req::get("/auth/sessions")
+                .bearer(&second.access_token)
+                .expect("200"),
+        )
+        .await?;
+    let sessions = listed(&reply)?;
+    let find = |id: &str| {
+        sessions
+            .iter()
+            .find(|s| s.get("id").and_then(Value::as_str) == Some(id))
+            .cloned()
+    };
+    let one = find(&sid1)
+        .ok_or_else(|| fail(format!("session {sid1} (the first login) is not listed")))?;
+    let two = find(&sid2)
+        .ok_or_else(|| fail(format!("session {sid2} (the second login) is not listed")))?;
+    for s in [&one, &two] {
+        for field in ["created_at", "last_used_at", "expires_at"] {
+            ensure!(
+                is_rfc3339_utc(s.get(field)),
+                "{field} is not RFC 3339 UTC: {s}"
+            );
+        }
+        ensure!(
+            s.get("user_agent").is_some(),
+            "user_agent is missing (it may be null, not absent): {s}"
+        );
+        ensure!(
+            s.get("current").and_then(Value::as_bool).is_some(),
+            "current is not a boolean: {s}"
+        );
+    }
+    ensure!(
+        two["current"] == json!(true),
+        "the caller's own session is not marked current: {two}"
+    );
+    ensure!(
+        one["current"] == json!(false),
+        "another session is marked current: {one}"
+    );
+    ensure!(
+        two.get("user_agent").and_then(Value::as_str) == Some("baton-conformance/0.1"),
+        "user_agent is not the User-Agent sent at login: {two}"
+    );
+    let expires = two["expires_at"]
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    ensure!(
+        expires.is_some_and(|e| e > chrono::Utc::now()),
+        "expires_at of a live session is not in the future: {two}"
+    );
+    // A revoked session disappears from the list.
+    let logout = probe
+        .send(Req::post("/auth/logout").cookie(&probe.cookie_name()?, &first.refresh_token))
+        .await?;
+    ensure!(
+        logout.status == 204,
+        "logout: expected 204, got {}",
+        logout.summary()
+    );
+    let after = listed(
+        &probe
+            .send(Req::get("/auth/sessions").bearer(&second.access_token))
+            .await?,
+    )?;
+    ensure!(
+        !after
+            .iter()
+            .any(|s| s.get("id").and_then(Value::as_str) == Some(sid1.as_str())),
+        "the logged-out session {sid1} is still listed"
+    );
+    Ok(())
+}
+
+pub async fn revoke_one(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let first = probe.login(&user, Channel::Body).await?;
+    let second = probe.login(&user, Channel::Body).await?;
+    let target = sid(&first)?;
+    let reply = probe
+        .send(
+            Req::delete(&format!("/auth/sessions/{target}"))
+                .bearer(&second.access_token)
+                .expect("204"),
+        )
+        .await?;
+    ensure!(
+        reply.status == 204,
+        "DELETE /auth/sessions/{{own session}}: expected 204, got {}",
+        reply.summary()
+    );
+    expect_refresh_rejected(
+        &probe,
+        &first.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "the revoked session's token",
+    )
+    .await?;
+    probe
+        .refresh(&second.refresh_token, Channel::Body)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Fail(f) => fail(format!("revoking one session hit another: {}", f.message)),
+            other => other,
+        })?;
+    let again = probe
+        .send(
+            Req::delete(&format!("/auth/sessions/{target}"))
+                .bearer(&second.access_token)
+                .expect("404"),
+        )
+        .await?;
+    expect_problem(
+        &again,
+        404,
+        &["session_not_found"],
+        "deleting an already revoked session",
+    )
+}
+
+pub async fn revoke_foreign(probe: Probe) -> Outcome {
+    let owner = probe.user().await?;
+    let intruder = probe.other_user().await?;
+    let victim = probe.login(&owner, Channel::Body).await?;
+    let attacker = probe.login(&intruder, Channel::Body).await?;
+    let victim_sid = sid(&victim)?;
+    let reply = probe
+        .send(
+            Req::delete(&format!("/auth/sessions/{victim_sid}"))
+                .bearer(&attacker.access_token)
+                .expect("404"),
+        )
+        .await?;
+    expect_problem(
+        &reply,
+        404,
+        &["session_not_found"],
+        "deleting another user's session",
+    )?;
+    let unknown = uuid::Uuid::new_v4();
+    let reply = probe
+        .send(
+            Req::delete(&format!("/auth/sessions/{unknown}"))
+                .bearer(&attacker.access_token)
+                .expect("404"),
+        )
+        .await?;
+    expect_problem(
+        &reply,
+        404,
+        &["session_not_found"],
+        "deleting an unknown session id",
+    )?;
+    let reply = probe
+        .send(
+            Req::delete("/auth/sessions/not-a-uuid")
+                .bearer(&attacker.access_token)
+                .expect("404"),
+        )
+        .await?;
+    ensure!(
+        reply.status == 404 || reply.status == 422 || reply.status == 400,
+        "deleting a malformed session id: expected 404 (or 4xx), got {}",
+        reply.summary()
+    );
+    problem_shape(&reply, &[])
+        .map_err(|e| fail(format!("deleting a malformed session id: {e}")))?;
+    probe
+        .refresh(&victim.refresh_token, Channel::Body)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Fail(f) => fail(format!(
+                "another user's DELETE revoked the victim's session: {}",
+                f.message
+            )),
+            other => other,
+        })?;
+    Ok(())
+}
+
+pub async fn revoke_all(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let first = probe.login(&user, Channel::Cookie).await?;
+    let second = probe.login(&user, Channel::Body).await?;
+    let reply = probe
+        .send(
+            Req::delete("/auth/sessions")
+                .bearer(&second.access_token)
+                .expect("204"),
+        )
+        .await?;
+    ensure!(
+        reply.status == 204,
+        "DELETE /auth/sessions: expected 204, got {}",
+        reply.summary()
+    );
+    expect_refresh_rejected(
+        &probe,
+        &first.refresh_token,
+        Channel::Cookie,
+        REFRESH_401_CODES,
+        "the first session after log-out-everywhere",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &second.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "the caller's own session after log-out-everywhere",
+    )
+    .await?;
+    // The (stateless) access token still works, and the list is now empty.
+    let reply = probe
+        .send(Req::get("/auth/sessions").bearer(&second.access_token))
+        .await?;
+    if reply.status == 401
+        && Jws::parse(&second.access_token)
+            .ok()
+            .and_then(|j| j.claim_i64("exp"))
+            .is_some_and(|exp| (exp as f64) < reply.sent_at)
+    {
+        return Ok(()); // the access token expired meanwhile: nothing more to see
+    }
+    let sessions = listed(&reply)?;
+    ensure!(
+        sessions.is_empty(),
+        "sessions are still listed after log-out-everywhere: {sessions:?}"
+    );
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! What an instance says about itself: `/.well-known/auth-configuration` and the JWKS.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `GET /.well-known/auth-configuration`, durations in whole seconds.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct AuthConfiguration {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_uri: String,
+    pub access_token_ttl: u64,
+    pub access_token_leeway: u64,
+    pub refresh_token_ttl: u64,
+    pub session_max_lifetime: u64,
+    pub refresh_reuse_grace: u64,
+    pub refresh_cookie: RefreshCookie,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct RefreshCookie {
+    pub name: String,
+    pub path: String,
+    pub same_site: String,
+}
+
+impl AuthConfiguration {
+    /// Parses the document and lists what is wrong with it against the contract (§1).
+    pub fn parse(body: &Value) -> Result<AuthConfiguration, String> {
+        let config: AuthConfiguration = serde_json::from_value(body.clone()).map_err(|e| {
+            format!("the auth configuration does not have the contract's shape: {e}")
+        })?;
+        let mut problems = Vec::new();
+        if !(config.jwks_uri.starts_with("http://") || config.jwks_uri.starts_with("https://")) {
+            problems.push(format!(
+                "jwks_uri {:?} is not an absolute URL",
+                config.jwks_uri
+            ));
+        }
+        if config.access_token_leeway > 5 {
+            problems.push(format!(
+                "access_token_leeway is {} s; the contract allows at most 5 s",
+                config.access_token_leeway
+            ));
+        }
+        if config.refresh_cookie.path == "/" || !config.refresh_cookie.path.starts_with('/') {
+            problems.push(format!(
+                "refresh_cookie.path {:?} must be the auth prefix, not /",
+                config.refresh_cookie.path
+            ));
+        }
+        if !config
+            .refresh_cookie
+            .same_site
+            .eq_ignore_ascii_case("strict")
+        {
+            problems.push(format!(
+                "refresh_cookie.same_site is {:?}, expected Strict",
+                config.refresh_cookie.same_site
+            ));
+        }
+        if config.access_token_ttl == 0 || config.refresh_token_ttl == 0 {
+            problems.push("a token TTL is 0".into());
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// Seconds after its `exp` until an access token is surely refused.
+    pub fn access_expiry_wait(&self) -> u64 {
+        self.access_token_ttl + self.access_token_leeway + 1
+    }
+}
+
+/// The most a check waits for a TTL to pass.
+pub const MAX_WAIT_SECS: u64 = 15;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({
+            "issuer": "http://127.0.0.1:1", "audience": "baton", "jwks_uri": "http://127.0.0.1:1/.well-known/jwks.json",
+            "access_token_ttl": 2, "access_token_leeway": 0, "refresh_token_ttl": 6,
+            "session_max_lifetime": 12, "refresh_reuse_grace": 0,
+            "refresh_cookie": {"name": "__Secure-baton_refresh", "path": "/auth", "same_site": "Strict"}
+        })
+    }
+
+    #[test]
+    fn a_conformant_document_parses() {
+        let config = AuthConfiguration::parse(&sample()).unwrap();
+        assert_eq!(config.refresh_cookie.path, "/auth");
+        assert_eq!(config.access_expiry_wait(), 3);
+    }
+
+    #[test]
+    fn contract_violations_are_named() {
+        let mut doc = sample();
+        doc["jwks_uri"] = json!("/.well-known/jwks.json");
+        doc["access_token_leeway"] = json!(60);
+        doc["refresh_cookie"]["path"] = json!("/");
+        let err = AuthConfiguration::parse(&doc).unwrap_err();
+        assert!(
+            err.contains("absolute URL") && err.contains("at most 5 s") && err.contains("not /"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_field_or_wrong_type_is_an_error() {
+        let mut doc = sample();
+        doc["audience"] = json!(["baton"]);
+        assert!(AuthConfiguration::parse(&doc).is_err());
+        let mut doc = sample();
+        doc.as_object_mut().unwrap().remove("refresh_reuse_grace");
+        assert!(AuthConfiguration::parse(&doc).is_err());
+    }
+}

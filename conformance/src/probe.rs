@@ -1,0 +1,362 @@
+//! What a check works with: the instances, what they said about themselves, an account source,
+//! and a recorder of every request the check sends. Plus the contract's client operations.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::discovery::AuthConfiguration;
+use crate::http::{self, Exchange, Instances, Recorder, Reply, Req};
+
+/// Why a check stopped before passing.
+#[derive(Debug, Clone)]
+pub enum Stop {
+    /// The instance broke the contract (or could not be reached).
+    Fail(Failure),
+    /// The check does not apply to this instance; the text says why and what setting enables it.
+    Skip(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub message: String,
+    /// The HTTP steps that show the failure. `None`: use every request the check sent.
+    pub steps: Option<Vec<Exchange>>,
+}
+
+pub type Outcome = Result<(), Stop>;
+
+pub fn fail(message: impl Into<String>) -> Stop {
+    Stop::Fail(Failure {
+        message: message.into(),
+        steps: None,
+    })
+}
+
+pub fn skip(reason: impl Into<String>) -> Stop {
+    Stop::Skip(reason.into())
+}
+
+/// `ensure!(condition, "format", args)`: fails the check with the message when false.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        let holds: bool = $cond;
+        if !holds {
+            return Err($crate::probe::fail(format!($($arg)+)));
+        }
+    };
+}
+
+/// Where checks get their users from.
+#[derive(Debug, Clone)]
+pub enum Accounts {
+    /// Registration is open: each check registers throw-away users.
+    Register,
+    /// The operator gave one account (`--email`/`--password`); checks that need two users skip.
+    Given { email: String, password: String },
+    /// Neither: checks that need a user skip with this reason.
+    Unavailable(String),
+}
+
+/// Everything shared by all checks of one run.
+pub struct Env {
+    pub instances: Instances,
+    pub config: Result<AuthConfiguration, String>,
+    pub jwks: Value,
+    pub accounts: Accounts,
+    pub cases: u32,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Cookie,
+    Body,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Cookie => "cookie",
+            Channel::Body => "body",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub email: String,
+    pub password: String,
+    pub id: Option<String>,
+}
+
+/// A successful token response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub expires_in: i64,
+    pub reply: Reply,
+}
+
+/// One check's handle on the run.
+#[derive(Clone)]
+pub struct Probe {
+    pub env: Arc<Env>,
+    pub recorder: Recorder,
+}
+
+impl Probe {
+    pub fn new(env: Arc<Env>) -> Self {
+        Probe {
+            env,
+            recorder: Recorder::default(),
+        }
+    }
+
+    /// The same run with a fresh, empty recorder (for one property case).
+    pub fn fresh(&self) -> Self {
+        Probe::new(self.env.clone())
+    }
+
+    pub fn config(&self) -> Result<&AuthConfiguration, Stop> {
+        self.env.config.as_ref().map_err(|e| {
+            fail(format!(
+                "the auth configuration is unusable, so this check cannot run: {e}"
+            ))
+        })
+    }
+
+    pub fn cookie_name(&self) -> Result<String, Stop> {
+        Ok(self.config()?.refresh_cookie.name.clone())
+    }
+
+    pub async fn send(&self, req: Req) -> Result<Reply, Stop> {
+        http::send(&self.env.instances, &self.recorder, req)
+            .await
+            .map_err(|e| fail(format!("request failed: {e}")))
+    }
+
+    /// A fresh user: registered when registration is open, else the given account.
+    pub async fn user(&self) -> Result<User, Stop> {
+        match &self.env.accounts {
+            Accounts::Register => {
+                let user = User {
+                    email: format!("conf-{}@example.com", uuid::Uuid::new_v4().simple()),
+                    password: format!("Conformance-{}", uuid::Uuid::new_v4().simple()),
+                    id: None,
+                };
+                let reply = self
+                    .send(
+                        Req::post("/auth/register")
+                            .json(&json!({"email": user.email, "password": user.password})),
+                    )
+                    .await?;
+                ensure!(
+                    reply.status == 201,
+                    "registering a fresh user: expected 201, got {}",
+                    reply.summary()
+                );
+                Ok(User {
+                    id: reply.str_field("id"),
+                    ..user
+                })
+            }
+            Accounts::Given { email, password } => Ok(User {
+                email: email.clone(),
+                password: password.clone(),
+                id: None,
+            }),
+            Accounts::Unavailable(reason) => Err(skip(reason.clone())),
+        }
+    }
+
+    /// A second, different user (skips when only one account was given).
+    pub async fn other_user(&self) -> Result<User, Stop> {
+        match &self.env.accounts {
+            Accounts::Given { .. } => Err(skip(
+                "needs a second user: run against an instance with open registration instead of giving --email/--password",
+            )),
+            _ => self.user().await,
+        }
+    }
+
+    pub async fn login_reply(&self, user: &User, channel: Channel) -> Result<Reply, Stop> {
+        let mut body = json!({"email": user.email, "password": user.password});
+        if channel == Channel::Body {
+            body["refresh_token_in_body"] = json!(true);
+        }
+        self.send(Req::post("/auth/login").json(&body)).await
+    }
+
+    pub async fn login(&self, user: &User, channel: Channel) -> Result<Tokens, Stop> {
+        let reply = self.login_reply(user, channel).await?;
+        ensure!(
+            reply.status == 200,
+            "logging in ({} channel): expected 200, got {}",
+            channel.name(),
+            reply.summary()
+        );
+        self.tokens(reply, channel)
+    }
+
+    /// Reads a 200 token response delivered on `channel`.
+    pub fn tokens(&self, reply: Reply, channel: Channel) -> Result<Tokens, Stop> {
+        let body = reply
+            .json()
+            .ok_or_else(|| fail(format!("a token response is not JSON: {}", reply.summary())))?;
+        let access_token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                fail(format!(
+                    "a token response has no access_token: {}",
+                    reply.summary()
+                ))
+            })?
+            .to_string();
+        let refresh_token = match channel {
+            Channel::Body => body
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "body delivery was asked for, but the response has no refresh_token: {}",
+                        reply.summary()
+                    ))
+                })?,
+            Channel::Cookie => {
+                let name = self.cookie_name()?;
+                reply
+                    .set_cookie(&name)
+                    .filter(|c| !c.is_clearing())
+                    .map(|c| c.value)
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "cookie delivery: the response sets no {name} cookie"
+                        ))
+                    })?
+            }
+        };
+        Ok(Tokens {
+            access_token,
+            refresh_token,
+            refresh_expires_in: body
+                .get("refresh_expires_in")
+                .and_then(Value::as_i64)
+                .unwrap_or(-1),
+            expires_in: body.get("expires_in").and_then(Value::as_i64).unwrap_or(-1),
+            reply,
+        })
+    }
+
+    /// `POST /auth/refresh` presenting `token` on `channel`.
+    pub fn refresh_req(&self, token: &str, channel: Channel) -> Result<Req, Stop> {
+        Ok(match channel {
+            Channel::Body => Req::post("/auth/refresh").json(&json!({"refresh_token": token})),
+            Channel::Cookie => Req::post("/auth/refresh").cookie(&self.cookie_name()?, token),
+        })
+    }
+
+    pub async fn refresh_reply(&self, token: &str, channel: Channel) -> Result<Reply, Stop> {
+        self.send(self.refresh_req(token, channel)?).await
+    }
+
+    pub async fn refresh(&self, token: &str, channel: Channel) -> Result<Tokens, Stop> {
+        let reply = self.refresh_reply(token, channel).await?;
+        ensure!(
+            reply.status == 200,
+            "refreshing a live token ({} channel): expected 200, got {}",
+            channel.name(),
+            reply.summary()
+        );
+        self.tokens(reply, channel)
+    }
+
+    pub async fn me(&self, access_token: &str) -> Result<Reply, Stop> {
+        self.send(Req::get("/auth/me").bearer(access_token)).await
+    }
+}
+
+/// Checks that `reply` is the problem body the contract requires for an error: the status,
+/// `application/problem+json`, the RFC 9457 members and `code` (any code when `code` is None).
+pub fn expect_problem(reply: &Reply, status: u16, codes: &[&str], context: &str) -> Outcome {
+    ensure!(
+        reply.status == status,
+        "{context}: expected {status}, got {}",
+        reply.summary()
+    );
+    problem_shape(reply, codes).map_err(|e| fail(format!("{context}: {e}")))
+}
+
+/// The problem-body rules alone (no status check): returns what is wrong.
+pub fn problem_shape(reply: &Reply, codes: &[&str]) -> Result<(), String> {
+    let content_type = reply.header("content-type").unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/problem+json")
+    {
+        return Err(format!(
+            "status {} with Content-Type {content_type:?}, expected application/problem+json; body {}",
+            reply.status,
+            reply.summary()
+        ));
+    }
+    let body = reply
+        .json()
+        .ok_or_else(|| format!("the problem body is not JSON: {}", reply.summary()))?;
+    for member in ["type", "title", "detail", "code"] {
+        if !body.get(member).is_some_and(Value::is_string) {
+            return Err(format!(
+                "the problem body lacks the string member {member:?}: {body}"
+            ));
+        }
+    }
+    if body.get("status").and_then(Value::as_u64) != Some(u64::from(reply.status)) {
+        return Err(format!(
+            "the problem body's status is not the HTTP status {}: {body}",
+            reply.status
+        ));
+    }
+    let code = body["code"].as_str().unwrap_or_default();
+    if !codes.is_empty() && !codes.contains(&code) {
+        return Err(format!("code is {code:?}, expected {}", codes.join(" or ")));
+    }
+    Ok(())
+}
+
+/// The `WWW-Authenticate` rules of RFC 6750 for a 401 from an access-token check.
+pub fn www_authenticate_problem(reply: &Reply, token_was_sent: bool) -> Option<String> {
+    let Some(value) = reply.header("www-authenticate") else {
+        return Some("the 401 has no WWW-Authenticate header".into());
+    };
+    if !value
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("bearer")
+    {
+        return Some(format!(
+            "WWW-Authenticate is {value:?}, expected the Bearer scheme"
+        ));
+    }
+    let has_error = value.contains("error=\"invalid_token\"");
+    if token_was_sent && !has_error {
+        return Some(format!(
+            "a token was sent, so WWW-Authenticate needs error=\"invalid_token\"; got {value:?}"
+        ));
+    }
+    if token_was_sent && !value.contains("error_description=") {
+        return Some(format!(
+            "WWW-Authenticate has no error_description: {value:?}"
+        ));
+    }
+    if !token_was_sent && value.contains("error=") {
+        return Some(format!(
+            "no token was sent, so WWW-Authenticate must carry no error; got {value:?}"
+        ));
+    }
+    None
+}
