@@ -1,7 +1,7 @@
 // End-to-end: the built app served by the real Rust server, driven in headless Chromium.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, screenshot, startServer, track, type RunningServer, type Tracked } from './harness';
+import { accessibilityViolations, launchChromium, screenshot as save, startServer, track, type RunningServer, type Tracked } from './harness';
 
 const EXPIRED = 'Your session has expired. Please log in again.';
 const COOKIE = '__Secure-baton_refresh';
@@ -15,6 +15,12 @@ let expiryMs: number;
 const contexts: BrowserContext[] = [];
 const tracked: Tracked[] = [];
 let userSeq = 0;
+
+/** Every page of the app is screenshotted and checked with axe-core at the same moment. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  await save(page, name);
+  expect(await accessibilityViolations(page), `accessibility of ${name}`).toEqual([]);
+}
 
 function newEmail(): string {
   return `e2e-${Date.now()}-${++userSeq}@example.test`;
@@ -97,8 +103,14 @@ describe('session lifecycle in the browser', () => {
     expect(new URL(page.url()).pathname).toBe('/login');
     await screenshot(page, 'login');
 
+    // keyboard only: the heading has the focus, Tab reaches the fields, Enter submits
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('page-title');
     const loginResponse = page.waitForResponse((r) => r.url().endsWith('/auth/login'));
-    await logIn(page, email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
     const pair = (await (await loginResponse).json()) as { access_token: string; refresh_token?: string };
     expect(pair.refresh_token).toBeUndefined();
     await seeProfile(page, email);
@@ -300,6 +312,6 @@ describe('session lifecycle in the browser', () => {
     await page.getByText('/auth/login').first().waitFor({ timeout: 20_000 });
     await page.getByText('/auth/refresh').first().waitFor();
     await page.getByText('/auth/sessions').first().waitFor();
-    await screenshot(page, 'docs');
+    await save(page, 'docs'); // the server's page: screenshot only, no app checks
   });
 });
