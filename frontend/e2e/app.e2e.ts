@@ -1,7 +1,7 @@
 // End-to-end: the built app served by the real Rust server, driven in headless Chromium.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { accessibilityViolations, launchChromium, screenshot as save, startServer, track, type RunningServer, type Tracked } from './harness';
+import { accessibilityViolations, launchChromium, resetScreenshots, screenshot as save, startServer, track, type RunningServer, type Tracked } from './harness';
 
 const EXPIRED = 'Your session has expired. Please log in again.';
 const COOKIE = '__Secure-baton_refresh';
@@ -66,6 +66,7 @@ async function refreshCookie(context: BrowserContext) {
 }
 
 beforeAll(async () => {
+  await resetScreenshots();
   server = await startServer();
   origin = server.origin;
   const config = (await (await fetch(`${origin}/.well-known/auth-configuration`)).json()) as {
@@ -290,6 +291,9 @@ describe('session lifecycle in the browser', () => {
     await b.page.getByRole('status').filter({ hasText: 'revoked' }).waitFor();
     await b.page.waitForFunction(() => document.querySelectorAll('[data-testid="session-row"]').length === 1);
     await screenshot(b.page, 'sessions-after-revoke');
+    await b.page.emulateMedia({ colorScheme: 'dark' }); // the dark palette must pass axe too
+    await screenshot(b.page, 'sessions-dark');
+    await b.page.emulateMedia({ colorScheme: 'light' });
 
     await waitPastAccessTtl();
     const before = a.exchanges.length;

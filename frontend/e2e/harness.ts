@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -164,6 +164,13 @@ export function track(page: Page, allow: readonly number[] = []): Tracked {
 }
 
 let shot = 0;
+/** Removes the screenshots of an earlier run, so the folder shows this run only. */
+export async function resetScreenshots(): Promise<void> {
+  await mkdir(artifacts, { recursive: true });
+  for (const f of await readdir(artifacts)) if (f.endsWith('.png')) await rm(join(artifacts, f));
+  shot = 0;
+}
+
 /** Saves a full-page screenshot under e2e-artifacts/ and prints its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   await mkdir(artifacts, { recursive: true });
