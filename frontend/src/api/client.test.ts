@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { createBatonClient, type AuthEvent, type BatonClient } from './client';
 import { ApiError, RefreshUnavailableError } from './errors';
 import { FakeServer, fakeChannelBus, fakeLocks } from './testing/fake-server';
-import type { TokenPair, User } from './types';
+import type { LoginRequest, Problem, RegisterRequest, Session, TokenPair, User } from './types';
 
 const baseUrl = 'http://baton.test';
 const credentials = { email: 'ada@example.test', password: 'correct horse' };
@@ -244,6 +244,15 @@ describe('across tabs', () => {
 
 describe('types come from the generated schema', () => {
   it('exposes the wire types', () => {
+    // a media-type mismatch between the helpers and the document would collapse these to never
+    expectTypeOf<TokenPair>().not.toBeNever();
+    expectTypeOf<User>().not.toBeNever();
+    expectTypeOf<Session>().not.toBeNever();
+    expectTypeOf<LoginRequest>().not.toBeNever();
+    expectTypeOf<RegisterRequest>().not.toBeNever();
+    expectTypeOf<Problem>().not.toBeNever();
+    expectTypeOf<Session['current']>().toEqualTypeOf<boolean>();
+    expectTypeOf<Problem['code']>().toExtend<string>();
     expectTypeOf<TokenPair['access_token']>().toEqualTypeOf<string>();
     expectTypeOf<TokenPair['expires_in']>().toBeNumber();
     expectTypeOf<User>().toHaveProperty('email');

@@ -3,11 +3,14 @@
 // here as a type error instead of a silent mismatch. Nothing in this file is a hand-written copy.
 import type { paths } from './schema';
 
-type JsonOf<R> = R extends { content: { 'application/json': infer B } } ? B : never;
-type ProblemOf<R> = R extends { content: { 'application/problem+json': infer B } } ? B : never;
+// Media-type keys may carry parameters (`application/json; charset=utf-8`), so match by prefix.
+type JsonKey<C> = Extract<keyof C, `application/json${string}`>;
+type ProblemKey<C> = Extract<keyof C, `application/problem+json${string}`>;
+type JsonOf<R> = R extends { content: infer C } ? C[JsonKey<C>] : never;
+type ProblemOf<R> = R extends { content: infer C } ? C[ProblemKey<C>] : never;
 type RequestJsonOf<Op> = Op extends { requestBody?: infer RB }
-  ? NonNullable<RB> extends { content: { 'application/json': infer B } }
-    ? B
+  ? NonNullable<RB> extends { content: infer C }
+    ? C[JsonKey<C>]
     : never
   : never;
 
