@@ -7,8 +7,8 @@ const EXPIRED = 'Your session has expired. Please log in again.';
 const COOKIE = '__Secure-baton_refresh';
 const PASSWORD = 'correct horse battery';
 
-let server: RunningServer;
-let browser: Browser;
+let server: RunningServer | undefined;
+let browser: Browser | undefined;
 let origin: string;
 /** How long until an access token is refused: TTL + leeway from the server's configuration. */
 let expiryMs: number;
@@ -29,6 +29,7 @@ function newEmail(): string {
 async function newPage(context?: BrowserContext, allow: readonly number[] = []): Promise<Tracked> {
   let ctx = context;
   if (ctx === undefined) {
+    if (browser === undefined) throw new Error('no browser');
     ctx = await browser.newContext({ viewport: { width: 1024, height: 720 } });
     contexts.push(ctx);
   }
@@ -67,14 +68,15 @@ async function refreshCookie(context: BrowserContext) {
 
 beforeAll(async () => {
   await resetScreenshots();
-  server = await startServer();
-  origin = server.origin;
+  const started = await startServer();
+  server = started;
+  origin = started.origin;
   const config = (await (await fetch(`${origin}/.well-known/auth-configuration`)).json()) as {
     access_token_ttl: number;
     access_token_leeway: number;
   };
   expiryMs = (config.access_token_ttl + config.access_token_leeway) * 1000 + 1500;
-  console.log(`server ${origin}; access tokens refused after ${expiryMs} ms; log ${server.log}`);
+  console.log(`server ${origin}; access tokens refused after ${expiryMs} ms; log ${started.log}`);
   browser = await launchChromium();
 });
 

@@ -34,7 +34,9 @@ function freePort(): Promise<number> {
     s.listen(0, '127.0.0.1', () => {
       const address = s.address();
       const port = typeof address === 'object' && address !== null ? address.port : 0;
-      s.close(() => res(port));
+      s.close(() => {
+        res(port);
+      });
     });
   });
 }
@@ -70,13 +72,13 @@ export async function startServer(): Promise<RunningServer> {
   });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
-  let exited: number | null = null;
+  const status: { exited: number | null } = { exited: null };
   child.once('exit', (code) => {
-    exited = code ?? -1;
+    status.exited = code ?? -1;
   });
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (exited !== null) throw new Error(`baton exited with ${exited} before it was ready; see ${log}`);
+    if (status.exited !== null) throw new Error(`baton exited with ${status.exited} before it was ready; see ${log}`);
     try {
       if ((await fetch(`${origin}/healthz`)).ok) break;
     } catch {
@@ -89,11 +91,12 @@ export async function startServer(): Promise<RunningServer> {
     origin,
     log,
     async stop() {
-      if (exited === null) {
+      const running = () => child.exitCode === null && child.signalCode === null;
+      if (running()) {
         const gone = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await Promise.race([gone, sleep(5000)]);
-        if (exited === null) child.kill('SIGKILL');
+        if (running()) child.kill('SIGKILL');
       }
       await rm(dir, { recursive: true, force: true });
     },

@@ -24,11 +24,11 @@ async function until<T>(probe: () => T | null | undefined, what: string): Promis
     if (found !== null && found !== undefined) return found;
     await act(() => new Promise((r) => setTimeout(r, 5)));
   }
-  throw new Error(`timed out waiting for ${what}; page: ${container.textContent ?? ''}`);
+  throw new Error(`timed out waiting for ${what}; page: ${container.textContent}`);
 }
 
 function byText(selector: string, text: string): HTMLElement | undefined {
-  return [...container.querySelectorAll<HTMLElement>(selector)].find((el) => el.textContent?.trim() === text);
+  return [...container.querySelectorAll<HTMLElement>(selector)].find((el) => el.textContent.trim() === text);
 }
 
 function fill(label: string, value: string): void {

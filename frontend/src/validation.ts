@@ -13,6 +13,8 @@ export function validateCredentials({ email, password }: Credentials, forRegistr
   const errors: FieldErrors = {};
   if (email.trim() === '') errors.email = 'Enter your email address.';
   else if (!EMAIL.test(email.trim())) errors.email = 'Enter an email address like name@example.com.';
+  // Unicode scalar values, as the server counts them (not UTF-16 units, not graphemes)
+  // eslint-disable-next-line @typescript-eslint/no-misused-spread
   const length = [...password].length;
   if (length === 0) errors.password = 'Enter your password.';
   else if (forRegistration && length < 8) errors.password = 'Use at least 8 characters.';

@@ -73,28 +73,28 @@ export interface BatonClient {
   /** The auth middleware, to put on other openapi-fetch clients of the same API. */
   readonly middleware: Middleware;
   readonly state: AuthState;
-  isAuthenticated(): boolean;
+  isAuthenticated: () => boolean;
   /** Subscribe to one event type; returns the unsubscribe function. */
-  on<T extends AuthEventType>(type: T, listener: (event: AuthEventOf<T>) => void): () => void;
+  on: <T extends AuthEventType>(type: T, listener: (event: AuthEventOf<T>) => void) => () => void;
   /** Subscribe to state changes (for React's useSyncExternalStore). */
-  subscribe(listener: () => void): () => void;
-  register(body: RegisterRequest): Promise<User>;
+  subscribe: (listener: () => void) => () => void;
+  register: (body: RegisterRequest) => Promise<User>;
   /** Logs in; the refresh token goes to the HttpOnly cookie, the access token stays in memory. */
-  login(body: Pick<LoginRequest, 'email' | 'password'>): Promise<void>;
+  login: (body: Pick<LoginRequest, 'email' | 'password'>) => Promise<void>;
   /** Revokes the session on the server (best effort) and always clears memory. Never throws. */
-  logout(): Promise<void>;
+  logout: () => Promise<void>;
   /** Silent refresh on page load: true when the cookie still holds a live session. Never emits
    *  session-expired (a visitor without a cookie is simply not logged in). */
-  restore(): Promise<boolean>;
+  restore: () => Promise<boolean>;
   /** One refresh, single-flight and cross-tab safe. */
-  refresh(): Promise<RefreshOutcome>;
-  me(): Promise<User>;
-  listSessions(): Promise<Session[]>;
-  revokeSession(id: string): Promise<void>;
+  refresh: () => Promise<RefreshOutcome>;
+  me: () => Promise<User>;
+  listSessions: () => Promise<Session[]>;
+  revokeSession: (id: string) => Promise<void>;
   /** "Log out everywhere": revokes every session of the user, then clears memory. */
-  revokeAllSessions(): Promise<void>;
+  revokeAllSessions: () => Promise<void>;
   /** Stops listening to other tabs. */
-  close(): void;
+  close: () => void;
 }
 
 interface Flight {
@@ -104,7 +104,7 @@ interface Flight {
 }
 
 export function createBatonClient(options: BatonClientOptions = {}): BatonClient {
-  const baseUrl = options.baseUrl ?? globalThis.location?.origin ?? '';
+  const baseUrl = options.baseUrl ?? (globalThis as { location?: { origin: string } }).location?.origin ?? '';
   const fetchImpl = options.fetch ?? ((request: Request) => globalThis.fetch(request));
   const name = options.name ?? 'baton-auth';
   const nav = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator;

@@ -1,4 +1,4 @@
-import { useRef, useState, type FormEvent } from 'react';
+import { useRef, useState, type SubmitEvent } from 'react';
 import { useClient } from '../auth';
 import { Field, FormError, Notice, Page } from '../components';
 import { describeError } from '../messages';
@@ -16,7 +16,7 @@ export function LoginPage() {
   const [busy, setBusy] = useState(false);
   const form = useRef<HTMLFormElement>(null);
 
-  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+  async function onSubmit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     const errors = validateCredentials({ email, password }, false);
     setFieldErrors(errors);

@@ -1,4 +1,4 @@
-import { useRef, useState, type FormEvent } from 'react';
+import { useRef, useState, type SubmitEvent } from 'react';
 import { useClient } from '../auth';
 import { Field, FormError, Page } from '../components';
 import { describeError } from '../messages';
@@ -15,7 +15,7 @@ export function RegisterPage() {
   const [busy, setBusy] = useState(false);
   const form = useRef<HTMLFormElement>(null);
 
-  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+  async function onSubmit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     const errors = validateCredentials({ email, password }, true);
     setFieldErrors(errors);
