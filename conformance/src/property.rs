@@ -22,11 +22,22 @@ pub fn rng_for(seed: u64, check_id: &str) -> TestRng {
     TestRng::from_seed(RngAlgorithm::ChaCha, &digest)
 }
 
+/// Shrinking re-runs requests against the instance, so it is bounded: the model's sequences
+/// (which may sleep) get a smaller budget than single-request properties.
+fn shrink_budget(check_id: &str) -> (u32, u32) {
+    if check_id.starts_with("model/") {
+        (24, 30_000)
+    } else {
+        (64, 30_000)
+    }
+}
+
 pub fn runner(seed: u64, check_id: &str, cases: u32) -> TestRunner {
+    let (max_shrink_iters, max_shrink_time) = shrink_budget(check_id);
     let config = Config {
         cases,
-        max_shrink_iters: 64,
-        max_shrink_time: 60_000,
+        max_shrink_iters,
+        max_shrink_time,
         failure_persistence: None,
         max_global_rejects: cases * 4,
         ..Config::default()

@@ -189,7 +189,7 @@ pub async fn expiry(probe: Probe) -> Outcome {
     let wait_secs = config.access_expiry_wait();
     if wait_secs > MAX_WAIT_SECS {
         return Err(skip(format!(
-            "needs access_token_ttl + leeway ≤ {} s (set BATON_ACCESS_TTL ≤ {}s); this instance has {} s + {} s",
+            "needs access_token_ttl + leeway ≤ {} s (e.g. BATON_ACCESS_TTL={}s with BATON_JWT_LEEWAY=0s); this instance has {} s + {} s",
             MAX_WAIT_SECS - 1,
             (MAX_WAIT_SECS - 1).saturating_sub(config.access_token_leeway),
             config.access_token_ttl,

@@ -207,13 +207,16 @@ pub async fn oversized_body(probe: Probe) -> Outcome {
     ];
     for path in ["/auth/login", "/auth/register", "/auth/refresh"] {
         for (body, what) in &bodies {
-            let reply = probe
-                .send(
-                    Req::post(path)
-                        .raw("application/json", body.clone())
-                        .expect("413 payload_too_large"),
-                )
-                .await?;
+            let req = Req::post(path)
+                .raw("application/json", body.clone())
+                .expect("413 payload_too_large");
+            let reply = match crate::http::send(&probe.env.instances, &probe.recorder, req).await {
+                Ok(reply) => reply,
+                // A server may answer 413 and close before reading a body far over the limit;
+                // the client then sees its write fail. That is a refusal, not a hang or a 5xx.
+                Err(error) if body.len() > 65_536 && is_early_close(&error) => continue,
+                Err(error) => return Err(fail(format!("POST {path} with {what}: {error}"))),
+            };
             expect_problem(
                 &reply,
                 413,
@@ -223,6 +226,17 @@ pub async fn oversized_body(probe: Probe) -> Outcome {
         }
     }
     Ok(())
+}
+
+fn is_early_close(error: &str) -> bool {
+    [
+        "Broken pipe",
+        "connection reset",
+        "Connection reset",
+        "connection closed",
+    ]
+    .iter()
+    .any(|m| error.contains(m))
 }
 
 const ODD: &[&str] = &[
@@ -350,9 +364,9 @@ pub async fn wrong_content_type(probe: Probe) -> Outcome {
 
 pub async fn unknown_route(probe: Probe) -> Outcome {
     let reply = probe
-        .send(Req::get("/definitely/not/a/route").expect("404 problem"))
+        .send(Req::get("/auth/no-such-endpoint").expect("404 problem"))
         .await?;
-    expect_problem(&reply, 404, &[], "an unknown path")?;
+    expect_problem(&reply, 404, &[], "an unknown path under /auth")?;
     let reply = probe
         .send(Req::delete("/auth/login").expect("405 problem"))
         .await?;

@@ -428,7 +428,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "input/unknown-route",
             input::unknown_route,
-            "GET an unknown path and use a wrong method on a known one",
+            "GET an unknown path under /auth and use a wrong method on a known one",
             "Every error body is application/problem+json (RFC 9457)"
         ),
         check!(
