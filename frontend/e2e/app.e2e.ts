@@ -155,19 +155,31 @@ describe('session lifecycle in the browser', () => {
     expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
     await screenshot(page, 'login-wrong-password');
 
-    // Throttling is off in this rig (BATON_RATE_LIMITS=off), so this one answer is stubbed with
-    // the contract's 429 shape to check how the page words it.
-    await page.route('**/auth/login', (route) =>
-      route.fulfill({
-        status: 429,
-        headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '30' },
-        body: JSON.stringify({ type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'slow down', code: 'rate_limited', retry_after: 30 }),
-      }),
+    // Throttling is off on the shared server; a second one with a login limit of 2 per account
+    // gives the real 429 (Retry-After header and retry_after in the body).
+    const throttled = await startServer(
+      { BATON_RATE_LIMITS: 'on', BATON_RATE_LIMIT_LOGIN_PER_ACCOUNT: '2' },
+      'server-throttled',
     );
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByRole('alert').filter({ hasText: 'Please wait 30 seconds' }).waitFor();
-    await screenshot(page, 'login-throttled');
-    await page.unroute('**/auth/login');
+    try {
+      await page.goto(`${throttled.origin}/login`);
+      const answers: number[] = [];
+      page.on('response', (r) => {
+        if (r.url().endsWith('/auth/login')) answers.push(r.status());
+      });
+      for (let i = 0; i < 3; i++) {
+        await page.getByLabel('Email').fill('nobody@example.test');
+        await page.getByLabel('Password').fill(`wrong password ${i}`);
+        const answered = page.waitForResponse((r) => r.url().endsWith('/auth/login'));
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await answered;
+      }
+      expect(answers).toEqual([401, 401, 429]);
+      await page.getByRole('alert').filter({ hasText: /Too many attempts\. Please wait \d+ seconds? and try again\./ }).waitFor();
+      await screenshot(page, 'login-throttled');
+    } finally {
+      await throttled.stop();
+    }
   });
 
   it('past the access TTL: one 401, exactly one refresh, the retry shows the data and no error', async () => {

@@ -49,13 +49,14 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<RunningServer> {
+/** `settings` override the test defaults (e.g. turn throttling on); `name` names the log file. */
+export async function startServer(settings: Record<string, string> = {}, name = 'server'): Promise<RunningServer> {
   const bin = serverBinary();
   const dir = await mkdtemp(join(tmpdir(), 'baton-e2e-'));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   await mkdir(artifacts, { recursive: true });
-  const log = join(artifacts, 'server.log');
+  const log = join(artifacts, `${name}.log`);
   const out = createWriteStream(log);
   const child: ChildProcess = spawn(bin, ['serve'], {
     env: {
@@ -67,6 +68,7 @@ export async function startServer(): Promise<RunningServer> {
       BATON_ALLOWED_ORIGINS: origin,
       BATON_MASTER_KEY: randomBytes(32).toString('hex'),
       BATON_STATIC_DIR: join(frontend, 'dist'),
+      ...settings,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
