@@ -127,7 +127,7 @@ describe('refresh failure', () => {
     expect(client.state).toBe('anonymous');
   });
 
-  it.each([['network' as const], [503 as const], [500 as const], [429 as const]])(
+  it.each([['network' as const], [503 as const], [500 as const], [429 as const], [409 as const]])(
     'a %s from the refresh is retryable and keeps the session',
     async (mode) => {
       server.expireAccessTokens();
@@ -182,6 +182,17 @@ describe('login, logout, restore', () => {
       'POST /auth/logout',
     ]);
     expect(client.isAuthenticated()).toBe(false);
+  });
+
+  it('a refresh still in flight when the user logs out does not log them back in', async () => {
+    server.expireAccessTokens();
+    server.refreshLatency = 30;
+    const pending = client.me().catch((e: unknown) => e);
+    while (server.count('POST', '/auth/refresh') === 0) await new Promise((r) => setTimeout(r, 1));
+    await client.logout();
+    await pending;
+    expect(client.isAuthenticated()).toBe(false);
+    expect(client.state).toBe('anonymous');
   });
 
   it('restore() logs in silently from the cookie on page load', async () => {

@@ -11,7 +11,7 @@ export interface LoggedRequest {
   body: string;
 }
 
-export type RefreshMode = 'ok' | 'network' | 401 | 429 | 500 | 503;
+export type RefreshMode = 'ok' | 'network' | 401 | 409 | 429 | 500 | 503;
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
