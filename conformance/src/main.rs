@@ -52,11 +52,17 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         for check in conformance::checks::all() {
-            println!(
+            let written = writeln!(
+                out,
                 "{}\n    sends: {}\n    requirement: {}",
                 check.id, check.description, check.requirement
             );
+            if written.is_err() {
+                break; // the reader went away (e.g. `| head`)
+            }
         }
         return ExitCode::SUCCESS;
     }

@@ -34,12 +34,18 @@ enum Garbage {
     Text(String),
 }
 
+/// A well-formed body for `path`. Register bodies get a fresh email each time, so that a
+/// wrongly accepted request cannot turn later identical ones into 409s (which would hide the
+/// failure from shrinking).
 fn valid_body(path: &str) -> Value {
     match path {
         "/auth/refresh" | "/auth/logout" => {
             json!({"refresh_token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
         }
-        _ => json!({"email": "conf-nobody@example.com", "password": "correct horse battery"}),
+        _ => json!({
+            "email": format!("conf-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "password": "correct horse battery"
+        }),
     }
 }
 

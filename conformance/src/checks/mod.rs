@@ -463,6 +463,18 @@ mod tests {
     }
 
     #[test]
+    fn the_qa_guide_explains_every_check() {
+        let guide = include_str!("../../../docs/CONFORMANCE.md");
+        for check in all() {
+            assert!(
+                guide.contains(&format!("`{}`", check.id)),
+                "docs/CONFORMANCE.md does not describe {}",
+                check.id
+            );
+        }
+    }
+
+    #[test]
     fn the_fault_catching_checks_exist() {
         let ids: Vec<&str> = all().iter().map(|c| c.id).collect();
         for id in [
