@@ -1,0 +1,167 @@
+//! Storage: sea-orm entities, migrations and the queries the domain needs.
+//! Every function takes the connection or transaction it runs on.
+
+pub mod entities;
+pub mod migration;
+pub mod sessions;
+pub mod signing_keys;
+pub mod users;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm_migration::MigratorTrait;
+
+/// Why a storage call failed, in the terms the layers above care about.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database cannot be reached or did not answer in time (503).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] DbErr),
+    /// A unique constraint refused the write.
+    #[error("a unique constraint was violated: {0}")]
+    UniqueViolation(#[source] DbErr),
+    /// The database broke a deadlock or serialization conflict by aborting
+    /// this transaction; running it again is safe.
+    #[error("the transaction conflicted with another and was aborted: {0}")]
+    Conflict(#[source] DbErr),
+    #[error("database error: {0}")]
+    Other(#[source] DbErr),
+}
+
+impl From<DbErr> for StorageError {
+    fn from(err: DbErr) -> Self {
+        if matches!(
+            err.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        ) {
+            return Self::UniqueViolation(err);
+        }
+        if is_unavailable(&err) {
+            return Self::Unavailable(err);
+        }
+        if is_conflict(&err) {
+            return Self::Conflict(err);
+        }
+        Self::Other(err)
+    }
+}
+
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::Tls(_) => true,
+                Sqlx::WorkerCrashed => true,
+                Sqlx::Database(db) => {
+                    // PostgreSQL: statement timeout, admin shutdown, cannot connect now.
+                    // SQLite: busy / locked past the busy timeout.
+                    let code = db.code().unwrap_or_default();
+                    matches!(
+                        code.as_ref(),
+                        "57014" | "57P01" | "57P02" | "57P03" | "5" | "6" | "517"
+                    ) || db.message().contains("max_statement_time")
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+fn is_conflict(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                // MySQL/MariaDB deadlock (1213, SQLSTATE 40001) and lock wait
+                // timeout (1205); PostgreSQL serialization failure / deadlock.
+                Sqlx::Database(db) => matches!(
+                    db.code().unwrap_or_default().as_ref(),
+                    "40001" | "40P01" | "1213" | "1205"
+                ),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Begins a transaction. MySQL/MariaDB default to REPEATABLE READ, whose gap
+/// and next-key locks turn concurrent revocations into deadlocks; READ
+/// COMMITTED is what PostgreSQL uses anyway, and every write here is a
+/// conditional update that does not need more.
+pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, StorageError> {
+    use sea_orm::TransactionTrait as _;
+    let txn = if db.get_database_backend() == sea_orm::DbBackend::MySql {
+        db.begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+            .await?
+    } else {
+        db.begin().await?
+    };
+    Ok(txn)
+}
+
+/// Connection settings that are not part of the URL.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens a pool for `url` (`sqlite://`, `postgres://`, `mysql://`). SQLite
+/// files are created on first use and run in WAL mode with a busy timeout, so
+/// concurrent writers wait instead of failing.
+pub async fn connect(url: &str, settings: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .connect_timeout(settings.connect_timeout)
+        .acquire_timeout(settings.connect_timeout + settings.statement_timeout)
+        .test_before_acquire(true)
+        .sqlx_logging(false);
+    let busy_timeout = settings.statement_timeout;
+    options.map_sqlx_sqlite_opts(move |opts| {
+        opts.create_if_missing(true)
+            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(busy_timeout)
+            .foreign_keys(true)
+    });
+    let statement_ms = settings.statement_timeout.as_millis();
+    options.map_sqlx_postgres_opts(move |opts| {
+        opts.options([("statement_timeout", statement_ms.to_string())])
+    });
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == sea_orm::DbBackend::MySql {
+        // Per-session statement limit (MariaDB syntax first, then MySQL's).
+        let secs = settings.statement_timeout.as_secs_f64();
+        let _ = db
+            .execute_unprepared(&format!("SET SESSION max_statement_time = {secs}"))
+            .await;
+    }
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    migration::Migrator::up(db, None).await
+}
+
+/// True when the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}
