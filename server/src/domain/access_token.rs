@@ -1,0 +1,231 @@
+//! Access tokens: short-lived JWTs (RFC 9068 profile) signed with the key
+//! ring's Ed25519 key. Verification pins the algorithm and checks every claim
+//! against the injectable clock (jsonwebtoken's own time checks are off: they
+//! read the system clock and default to a 60 s leeway).
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use super::keys::KeyRing;
+use super::{Clock, SessionPolicy, Timestamp};
+use crate::faults::{Fault, Faults};
+
+/// RFC 9068's media type for JWT access tokens.
+pub const TOKEN_TYPE: &str = "at+jwt";
+/// Tokens longer than this are rejected before any parsing.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// The session (refresh-token family) id.
+    pub sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+}
+
+/// Why an access token was refused; the HTTP layer turns each into a 401
+/// with `WWW-Authenticate: Bearer error="invalid_token"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccessTokenError {
+    #[error("the access token is malformed")]
+    Malformed,
+    #[error("the access token is larger than 8 KiB")]
+    Oversized,
+    #[error("the access token is not signed with the expected algorithm")]
+    WrongAlgorithm,
+    #[error("the access token's typ is not at+jwt")]
+    WrongType,
+    #[error("the access token's header refers to external keys (jku, x5u, jwk, x5c) or has crit")]
+    ForbiddenHeader,
+    #[error("the access token's key id is unknown")]
+    UnknownKey,
+    #[error("the access token's signature is invalid")]
+    BadSignature,
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is not valid yet")]
+    NotYetValid,
+    #[error("the access token was issued by someone else")]
+    WrongIssuer,
+    #[error("the access token is meant for another audience")]
+    WrongAudience,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no signing key is available")]
+pub struct NoSigningKey;
+
+/// A freshly signed access token.
+#[derive(Debug, Clone)]
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone)]
+pub struct AccessTokens {
+    keys: KeyRing,
+    clock: Arc<dyn Clock>,
+    policy: SessionPolicy,
+    issuer: String,
+    audience: String,
+    faults: Faults,
+}
+
+impl AccessTokens {
+    pub fn new(
+        keys: KeyRing,
+        clock: Arc<dyn Clock>,
+        policy: SessionPolicy,
+        issuer: String,
+        audience: String,
+        faults: Faults,
+    ) -> Self {
+        Self {
+            keys,
+            clock,
+            policy,
+            issuer,
+            audience,
+            faults,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<IssuedAccessToken, NoSigningKey> {
+        let key = self.keys.active().ok_or(NoSigningKey)?;
+        let now = self.clock.now();
+        let expires_at = now.saturating_add(self.policy.access_ttl);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_owned(),
+            iat: now.as_secs(),
+            exp: expires_at.as_secs(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: session_id.to_owned(),
+            nbf: None,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(key.kid);
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|e| {
+            tracing::error!(error = %e, "signing an access token failed");
+            NoSigningKey
+        })?;
+        Ok(IssuedAccessToken {
+            token,
+            // `exp` has whole seconds: report the expiry the token really has.
+            expires_at: Timestamp::from_millis(claims.exp * 1000),
+        })
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(AccessTokenError::Oversized);
+        }
+        if token.is_empty() {
+            return Err(AccessTokenError::Malformed);
+        }
+        if self.faults.has(Fault::AcceptAlgNone)
+            && let Some(claims) = unsigned_claims(token)
+        {
+            return Ok(claims);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+            ErrorKind::InvalidAlgorithmName => AccessTokenError::WrongAlgorithm,
+            _ => AccessTokenError::Malformed,
+        })?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AccessTokenError::WrongAlgorithm);
+        }
+        if header.jku.is_some()
+            || header.x5u.is_some()
+            || header.jwk.is_some()
+            || header.x5c.is_some()
+            || header.crit.is_some()
+        {
+            return Err(AccessTokenError::ForbiddenHeader);
+        }
+        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
+            typ.eq_ignore_ascii_case(TOKEN_TYPE) || typ.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(AccessTokenError::WrongType);
+        }
+        let kid = header.kid.ok_or(AccessTokenError::UnknownKey)?;
+        let key = self
+            .keys
+            .find_or_reload(&kid)
+            .await
+            .ok_or(AccessTokenError::UnknownKey)?;
+
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => AccessTokenError::BadSignature,
+                ErrorKind::InvalidAlgorithm => AccessTokenError::WrongAlgorithm,
+                _ => AccessTokenError::Malformed,
+            })?;
+        self.check_claims(&data.claims)?;
+        Ok(data.claims)
+    }
+
+    fn check_claims(&self, claims: &AccessClaims) -> Result<(), AccessTokenError> {
+        let now = self.clock.now().as_millis();
+        let leeway = i64::try_from(self.policy.leeway.as_millis()).unwrap_or(0);
+        let secs = |s: i64| s.saturating_mul(1000);
+        if claims.iss != self.issuer {
+            return Err(AccessTokenError::WrongIssuer);
+        }
+        if claims.aud != self.audience {
+            return Err(AccessTokenError::WrongAudience);
+        }
+        if !self.faults.has(Fault::IgnoreExp) && secs(claims.exp) + leeway <= now {
+            return Err(AccessTokenError::Expired);
+        }
+        if secs(claims.iat) - leeway > now {
+            return Err(AccessTokenError::NotYetValid);
+        }
+        if let Some(nbf) = claims.nbf
+            && secs(nbf) - leeway > now
+        {
+            return Err(AccessTokenError::NotYetValid);
+        }
+        if claims.sub.is_empty() || claims.sid.is_empty() || claims.jti.is_empty() {
+            return Err(AccessTokenError::Malformed);
+        }
+        Ok(())
+    }
+}
+
+/// Only for the `accept-alg-none` fault: the claims of an unsigned token.
+fn unsigned_claims(token: &str) -> Option<AccessClaims> {
+    let mut parts = token.split('.');
+    let header = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    if !header["alg"].as_str()?.eq_ignore_ascii_case("none") {
+        return None;
+    }
+    let payload = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
+    serde_json::from_slice(&payload).ok()
+}

@@ -1,0 +1,89 @@
+//! Email addresses: parsed once, compared without regard to case.
+
+use super::AuthError;
+
+/// A syntactically plausible email address, kept exactly as the user typed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+/// RFC 5321 caps a forward path at 256 octets, so an address at 254.
+const MAX_LEN: usize = 254;
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, AuthError> {
+        let invalid = |why: &str| Err(AuthError::Validation(format!("email: {why}")));
+        if raw.is_empty() {
+            return invalid("must not be empty");
+        }
+        if raw.len() > MAX_LEN {
+            return invalid("must be at most 254 bytes long");
+        }
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return invalid("must not contain spaces or control characters");
+        }
+        let Some((local, domain)) = raw.rsplit_once('@') else {
+            return invalid("must contain an @");
+        };
+        if local.is_empty() || domain.is_empty() {
+            return invalid("needs text before and after the @");
+        }
+        if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+            return invalid("has a malformed domain");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key under which accounts are unique: `A@x.test` and `a@x.test` are one.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_and_unicode_addresses() {
+        for ok in [
+            "a@x.test",
+            "first.last+tag@example.com",
+            "jörg@bücher.example",
+        ] {
+            assert!(Email::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_addresses_without_both_parts() {
+        for bad in [
+            "",
+            "plain",
+            "@x.test",
+            "a@",
+            "a b@x.test",
+            "a@x..test",
+            "a@.x",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_overlong_addresses() {
+        let long = format!("{}@x.test", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn normalization_ignores_case() {
+        assert_eq!(
+            Email::parse("A.B@X.Test").unwrap().normalized(),
+            Email::parse("a.b@x.test").unwrap().normalized()
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! The session domain: accounts, passwords, access tokens, refresh tokens and
+//! their families. Nothing in here knows about HTTP.
+
+pub mod access_token;
+pub mod accounts;
+pub mod clock;
+pub mod email;
+pub mod error;
+pub mod keys;
+pub mod password;
+pub mod policy;
+pub mod refresh_token;
+pub mod sessions;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::AuthError;
+pub use policy::SessionPolicy;
