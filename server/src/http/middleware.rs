@@ -1,0 +1,159 @@
+//! What wraps every request: an id and a log line, the body limit, the
+//! conversion of every error into a problem response, and `no-store` on
+//! everything under `/auth`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, Method, header};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
+
+use super::error::{ApiError, into_problem};
+
+/// RFC 9457 bodies for anything larger are refused with 413.
+pub const MAX_BODY_BYTES: usize = 65_536;
+
+/// Request id and one log line per request: method, path (never the query),
+/// status, latency. Headers and bodies, where tokens live, are not logged.
+pub async fn log_requests<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let started = Instant::now();
+    async move {
+        let mut response = match next.call(req).await {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        };
+        let status = response.status();
+        let micros = started.elapsed().as_micros();
+        if status.is_server_error() {
+            tracing::warn!(
+                status = status.as_u16(),
+                latency_us = micros,
+                "request failed"
+            );
+        } else {
+            tracing::info!(status = status.as_u16(), latency_us = micros, "request");
+        }
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Turns every error into a problem response (and, for unknown GET paths,
+/// gives the web app's fallback a chance first).
+pub async fn problems<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    fallback: Option<Arc<dyn Fn(Request) -> FallbackFuture + Send + Sync>>,
+) -> poem::Result<Response> {
+    // Bytes, not str: a non-ASCII credential is still a (malformed) Bearer token.
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let replay = (matches!(*req.method(), Method::GET | Method::HEAD)).then(|| {
+        (
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        )
+    });
+    let path_is_api = is_api_path(req.uri().path());
+    match next.call(req).await {
+        Ok(response) => Ok(response.into_response()),
+        Err(err) => {
+            if err.status() == poem::http::StatusCode::NOT_FOUND
+                && !path_is_api
+                && let (Some(fallback), Some((method, uri, headers))) = (fallback, replay)
+            {
+                let mut retry = Request::builder().method(method).uri(uri).finish();
+                *retry.headers_mut() = headers;
+                if let Some(response) = fallback(retry).await {
+                    return Ok(response);
+                }
+            }
+            Ok(into_problem(err, authorization.as_deref()))
+        }
+    }
+}
+
+pub type FallbackFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>> + Send>>;
+
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/auth/")
+        || path == "/auth"
+        || path.starts_with("/.well-known/")
+        || path == "/healthz"
+        || path == "/readyz"
+        || path == "/openapi.json"
+}
+
+/// Reads the body up to the limit (413 beyond it, whatever Content-Length
+/// claims), and treats an empty body without a content type as `{}`, so a
+/// cookie refresh or logout may be a bare POST.
+pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge.into());
+    }
+    let bytes = req
+        .take_body()
+        .into_bytes_limit(MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge,
+            other => ApiError::Validation(format!("the request body could not be read: {other}")),
+        })?;
+    if bytes.is_empty()
+        && req.method() == Method::POST
+        && !req.headers().contains_key(header::CONTENT_TYPE)
+    {
+        req.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        req.set_body(Body::from_string("{}".to_owned()));
+    } else {
+        req.set_body(Body::from(bytes));
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Nothing under /auth may be cached: token responses (RFC 6749 §5.1) and
+/// per-user data alike.
+pub async fn no_store<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let is_auth = req.uri().path().starts_with("/auth");
+    let mut response = next.call(req).await?.into_response();
+    if is_auth {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
+}

@@ -1,0 +1,149 @@
+//! The HTTP layer: poem-openapi endpoints, their bodies, security schemes,
+//! and the one mapping from errors to problem responses.
+
+pub mod auth;
+pub mod client;
+pub mod cookies;
+pub mod discovery;
+pub mod error;
+pub mod health;
+pub mod middleware;
+pub mod models;
+pub mod problem;
+pub mod security;
+pub mod sessions;
+pub mod state;
+pub mod strict_string;
+pub mod throttle;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use poem::endpoint::{StaticFilesEndpoint, make_sync};
+use poem::error::ResponseError as _;
+use poem::http::{StatusCode, header};
+use poem::middleware::CatchPanic;
+use poem::web::Html;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
+
+use self::auth::AuthApi;
+use self::discovery::DiscoveryApi;
+use self::error::ApiError;
+use self::health::HealthApi;
+use self::middleware::{FallbackFuture, limit_body, log_requests, no_store, problems};
+use self::sessions::SessionsApi;
+use self::state::AppState;
+
+pub type Apis = (AuthApi, SessionsApi, DiscoveryApi, HealthApi);
+
+const DESCRIPTION: &str = "\
+Baton issues **short-lived access tokens** (JWT, EdDSA, `typ: at+jwt`, 15 minutes by default) \
+and **rotating refresh tokens** (opaque, 256 bits, stored only as a hash).
+
+## Token lifecycle
+
+1. `POST /auth/login` returns an access token and a refresh token. Browsers get the refresh \
+token in an `HttpOnly; Secure; SameSite=Strict` cookie scoped to `/auth`, so JavaScript never \
+sees it; other clients ask for it in the body with `refresh_token_in_body: true`.
+2. Send the access token as `Authorization: Bearer <token>`. When a call answers 401 \
+(`token_expired`), call `POST /auth/refresh` once and retry.
+3. Every refresh **rotates**: the presented refresh token is spent and a new pair is returned on \
+the same channel. Presenting a spent token again is **reuse**: the whole session is revoked. \
+Within a short grace (`refresh_reuse_grace`), a repeat of the just-spent token returns the same \
+successor, so concurrent refreshes (two tabs, a lost response) converge.
+4. `POST /auth/logout` revokes the session; `DELETE /auth/sessions` revokes all of them.
+
+Access tokens are stateless: one issued before a logout stays valid until it expires, which is \
+why it lives only minutes. Sliding refresh-token expiry (`refresh_token_ttl`) is capped by an \
+absolute session lifetime (`session_max_lifetime`); `/.well-known/auth-configuration` publishes \
+this instance's values.
+
+## Errors
+
+Every error is `application/problem+json` (RFC 9457) with a stable `code` to branch on (see the \
+`ProblemCode` schema). A client logs the user out only on a 401 from `POST /auth/refresh`; \
+network errors, 5xx, 429 and 409 are retryable and keep the session.";
+
+/// The API as a poem-openapi service (no state needed: the document can be
+/// produced without a database).
+pub fn api_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (AuthApi, SessionsApi, DiscoveryApi, HealthApi),
+        "Baton session service",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .summary("Short-lived JWT access tokens and rotating refresh tokens with replay detection")
+    .description(DESCRIPTION)
+    .license(LicenseObject::new("MIT OR Apache-2.0").identifier("MIT OR Apache-2.0"))
+    .server(ServerObject::new("/").description("This instance"))
+}
+
+/// The OpenAPI document, exactly as `GET /openapi.json` serves it.
+pub fn openapi_document() -> String {
+    let mut doc = api_service().spec();
+    if !doc.ends_with('\n') {
+        doc.push('\n');
+    }
+    doc
+}
+
+const NO_APP_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Baton</title></head>
+<body><h1>Baton session service</h1>
+<p>The API reference is at <a href="/docs">/docs</a>; the OpenAPI document at
+<a href="/openapi.json">/openapi.json</a>.</p>
+<p>The web app is not built: run <code>scripts/run</code> (or <code>npm run build</code> in
+<code>frontend/</code>) to serve it here.</p></body></html>"#;
+
+/// The whole application: API, documents, web app, and the middleware.
+pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
+    let service = api_service();
+    let document = openapi_document();
+    let docs_html = service.scalar_html().replace(&service.spec(), &document);
+    let spec_body = document.clone();
+
+    let fallback: Arc<dyn Fn(Request) -> FallbackFuture + Send + Sync> = match static_dir {
+        Some(dir) => {
+            let files = Arc::new(
+                StaticFilesEndpoint::new(dir)
+                    .index_file("index.html")
+                    .fallback_to_index(),
+            );
+            Arc::new(move |req: Request| {
+                let files = files.clone();
+                Box::pin(async move { files.call(req).await.ok().map(IntoResponse::into_response) })
+                    as FallbackFuture
+            })
+        }
+        None => Arc::new(|req: Request| {
+            Box::pin(
+                async move { (req.uri().path() == "/").then(|| Html(NO_APP_PAGE).into_response()) },
+            ) as FallbackFuture
+        }),
+    };
+
+    Route::new()
+        .nest("/", service)
+        .at(
+            "/openapi.json",
+            get(make_sync(move |_| {
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(spec_body.clone())
+            })),
+        )
+        .at("/docs", get(make_sync(move |_| Html(docs_html.clone()))))
+        .around(no_store)
+        .around(limit_body)
+        .data(state)
+        .around(move |next, req| problems(next, req, Some(fallback.clone())))
+        .with(CatchPanic::new().with_handler(|_| {
+            ApiError::Domain(crate::domain::AuthError::Unexpected(anyhow::anyhow!(
+                "a request handler panicked"
+            )))
+            .as_response()
+        }))
+        .around(log_requests)
+}

@@ -1,0 +1,35 @@
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use super::throttle::Throttle;
+use crate::domain::accounts::Accounts;
+use crate::domain::keys::KeyRing;
+use crate::domain::sessions::Sessions;
+use crate::domain::{Clock, SessionPolicy};
+use crate::faults::Faults;
+
+/// Settings the HTTP layer needs (cookie, origins, published configuration).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub cookie_name: String,
+    pub cookie_path: String,
+    pub allowed_origins: Vec<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub policy: SessionPolicy,
+    pub trusted_client_ip_header: Option<String>,
+}
+
+/// Everything a handler can reach, installed on the app as request data.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub accounts: Accounts,
+    pub sessions: Sessions,
+    pub keys: KeyRing,
+    pub settings: Arc<HttpSettings>,
+    pub throttle: Throttle,
+    pub clock: Arc<dyn Clock>,
+    pub faults: Faults,
+}
