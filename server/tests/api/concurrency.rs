@@ -1,0 +1,68 @@
+//! CONTRACT §3 "Atomicity": N concurrent refreshes with one token.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::Value;
+
+use crate::backend_test;
+use crate::helpers::*;
+
+const N: usize = 50;
+
+async fn refresh_concurrently(app: &TestApp, token: &str) -> Vec<(u16, Value)> {
+    let requests = (0..N).map(|_| async {
+        let r = app.refresh_body(token).await;
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    });
+    join_all(requests).await
+}
+
+backend_test!(
+    with_no_grace_exactly_one_of_50_concurrent_refreshes_wins,
+    |s| {
+        s.refresh_reuse_grace = Duration::ZERO;
+    },
+    |app| {
+        let user = app.new_user().await;
+        let tokens = app.login_body(&user).await;
+        let results = refresh_concurrently(&app, &tokens.refresh_token).await;
+        let winners: Vec<_> = results.iter().filter(|(s, _)| *s == 200).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "statuses: {:?}",
+            results.iter().map(|r| r.0).collect::<Vec<_>>()
+        );
+        for (status, body) in results.iter().filter(|(s, _)| *s != 200) {
+            assert_eq!(*status, 401);
+            let code = body["code"].as_str().unwrap();
+            assert!(
+                ["refresh_token_reused", "session_revoked"].contains(&code),
+                "{code}"
+            );
+        }
+        assert!(app.live_tokens_in(&tokens.session_id()).await <= 1);
+    }
+);
+
+backend_test!(
+    with_a_grace_all_50_concurrent_refreshes_get_the_same_new_token,
+    |app| {
+        let user = app.new_user().await;
+        let tokens = app.login_body(&user).await;
+        let results = refresh_concurrently(&app, &tokens.refresh_token).await;
+        let statuses: Vec<u16> = results.iter().map(|r| r.0).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "statuses: {statuses:?}");
+        let successors: HashSet<&str> = results
+            .iter()
+            .map(|(_, b)| b["refresh_token"].as_str().unwrap())
+            .collect();
+        assert_eq!(successors.len(), 1, "the family must not fork");
+        assert_eq!(app.live_tokens_in(&tokens.session_id()).await, 1);
+        let successor = successors.into_iter().next().unwrap().to_owned();
+        assert_eq!(app.refresh_body(&successor).await.status(), 200);
+    }
+);
