@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod middleware;
 pub mod models;
+pub mod openapi;
 pub mod problem;
 pub mod security;
 pub mod sessions;
@@ -73,19 +74,14 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         "Baton session service",
         env!("CARGO_PKG_VERSION"),
     )
-    .summary("Short-lived JWT access tokens and rotating refresh tokens with replay detection")
     .description(DESCRIPTION)
-    .license(LicenseObject::new("MIT OR Apache-2.0").identifier("MIT OR Apache-2.0"))
+    .license(LicenseObject::new("MIT OR Apache-2.0").url("https://spdx.org/licenses/MIT.html"))
     .server(ServerObject::new("/").description("This instance"))
 }
 
 /// The OpenAPI document, exactly as `GET /openapi.json` serves it.
 pub fn openapi_document() -> String {
-    let mut doc = api_service().spec();
-    if !doc.ends_with('\n') {
-        doc.push('\n');
-    }
-    doc
+    openapi::finish(&api_service().spec())
 }
 
 const NO_APP_PAGE: &str = r#"<!doctype html>

@@ -60,7 +60,7 @@ impl Example for LoginRequest {
         Self {
             email: "ada@example.com".into(),
             password: "correct horse battery staple".into(),
-            refresh_token_in_body: None,
+            refresh_token_in_body: Some(false),
         }
     }
 }
@@ -92,7 +92,7 @@ pub struct LogoutRequest {
 impl Example for LogoutRequest {
     fn example() -> Self {
         Self {
-            refresh_token: None,
+            refresh_token: Some("3q2-7wEXAMPLEu9Sx4f0Jq8h2m1c5V6bN7zK0pLrT1s".into()),
         }
     }
 }

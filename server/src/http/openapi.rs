@@ -1,0 +1,120 @@
+//! The published OpenAPI document: poem-openapi's output, finished in the
+//! few places its derive macros cannot express.
+
+use serde_json::{Value, json};
+
+/// Operations whose request body may be omitted (a bare cookie POST).
+const OPTIONAL_BODIES: [&str; 2] = ["/auth/refresh", "/auth/logout"];
+
+/// Finishes the generated document:
+/// - public operations say so with `security: []` instead of saying nothing;
+/// - media types are plain `application/json` (the charset is implied by RFC 8259);
+/// - refresh and logout accept an empty body (the cookie channel).
+pub fn finish(generated: &str) -> String {
+    let mut doc: Value = serde_json::from_str(generated).expect("poem-openapi emits valid JSON");
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, operations) in paths.iter_mut() {
+            let Some(operations) = operations.as_object_mut() else {
+                continue;
+            };
+            for operation in operations.values_mut() {
+                if operation.get("security").is_none() {
+                    operation["security"] = json!([]);
+                }
+                if OPTIONAL_BODIES.contains(&path.as_str())
+                    && let Some(body) = operation.get_mut("requestBody")
+                {
+                    body["required"] = json!(false);
+                }
+            }
+        }
+    }
+    normalize_media_types(&mut doc);
+    let mut text = serde_json::to_string_pretty(&doc).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
+
+fn normalize_media_types(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(content) = map.get_mut("content").and_then(Value::as_object_mut) {
+                let renamed: Vec<(String, Value)> = std::mem::take(content)
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let k = if k.starts_with("application/json;") {
+                            "application/json".to_owned()
+                        } else {
+                            k
+                        };
+                        (k, v)
+                    })
+                    .collect();
+                content.extend(renamed);
+            }
+            for v in map.values_mut() {
+                normalize_media_types(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize_media_types),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document() -> Value {
+        serde_json::from_str(&crate::http::openapi_document()).unwrap()
+    }
+
+    #[test]
+    fn every_operation_declares_its_security_and_an_operation_id() {
+        let doc = document();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                assert!(op["security"].is_array(), "{method} {path}");
+                assert!(op["operationId"].is_string(), "{method} {path}");
+                assert!(op["summary"].is_string(), "{method} {path}");
+                assert!(op["description"].is_string(), "{method} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn protected_operations_document_the_401_challenge() {
+        let doc = document();
+        let me = &doc["paths"]["/auth/me"]["get"];
+        assert_eq!(me["security"], json!([{"accessToken": []}]));
+        assert!(me["responses"]["401"]["headers"]["WWW-Authenticate"].is_object());
+        let problem = &me["responses"]["401"]["content"]["application/problem+json"];
+        assert_eq!(problem["schema"]["$ref"], "#/components/schemas/Problem");
+    }
+
+    #[test]
+    fn refresh_takes_the_token_from_the_cookie_or_an_optional_body() {
+        let doc = document();
+        let refresh = &doc["paths"]["/auth/refresh"]["post"];
+        assert_eq!(refresh["security"], json!([{"refreshCookie": []}, {}]));
+        assert_eq!(refresh["requestBody"]["required"], false);
+        assert!(refresh["requestBody"]["content"]["application/json"].is_object());
+        assert!(refresh["responses"]["429"]["headers"]["Retry-After"].is_object());
+    }
+
+    #[test]
+    fn every_problem_code_is_listed() {
+        let doc = document();
+        let codes = doc["components"]["schemas"]["ProblemCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
+        for code in [
+            "refresh_token_reused",
+            "origin_not_allowed",
+            "payload_too_large",
+        ] {
+            assert!(codes.contains(&json!(code)), "{code}");
+        }
+    }
+}
