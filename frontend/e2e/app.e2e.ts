@@ -211,6 +211,20 @@ describe('session lifecycle in the browser', () => {
     await seeProfile(second.page, email);
     await waitPastAccessTtl();
     const before = [first.exchanges.length, second.exchanges.length] as const;
+    // "At the same moment": each tab's next /auth/me is held until both have been sent, so both
+    // carry the expired token and both get the 401, whatever the order of the clicks.
+    let arrived = 0;
+    let releaseBoth: () => void = () => undefined;
+    const bothSent = new Promise<void>((r) => {
+      releaseBoth = r;
+    });
+    const hold = async (route: { continue(): Promise<void> }) => {
+      if (++arrived === 2) releaseBoth();
+      await bothSent;
+      await route.continue();
+    };
+    await first.page.route('**/auth/me', hold, { times: 1 });
+    await second.page.route('**/auth/me', hold, { times: 1 });
     const retried = Promise.all([
       first.page.waitForResponse((r) => r.url().endsWith('/auth/me') && r.status() === 200),
       second.page.waitForResponse((r) => r.url().endsWith('/auth/me') && r.status() === 200),
@@ -226,7 +240,11 @@ describe('session lifecycle in the browser', () => {
       ...first.exchanges.slice(before[0]),
       ...second.exchanges.slice(before[1]),
     ].filter((e) => e.path === '/auth/refresh');
-    console.log(`two tabs: ${refreshes.length} refresh(es): ${refreshes.map((e) => e.status).join(', ')}`);
+    const seq = (t: Tracked, from: number) => t.exchanges.slice(from).map((e) => `${e.method} ${e.path} ${e.status}`).join(' | ');
+    console.log(`two tabs: ${refreshes.length} refresh(es); tab 1: ${seq(first, before[0])}; tab 2: ${seq(second, before[1])}`);
+    // both tabs really were refused: each saw its own 401 before succeeding
+    expect(first.exchanges.slice(before[0]).some((e) => e.path === '/auth/me' && e.status === 401)).toBe(true);
+    expect(second.exchanges.slice(before[1]).some((e) => e.path === '/auth/me' && e.status === 401)).toBe(true);
     expect(refreshes.every((e) => e.status === 200)).toBe(true);
     expect(refreshes.length).toBe(1); // Web Locks + BroadcastChannel: the second tab reuses the first's token
     expect(await first.page.getByText(EXPIRED).count()).toBe(0);

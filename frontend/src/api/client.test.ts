@@ -237,7 +237,21 @@ describe('across tabs', () => {
     expect(ua.email).toBe(credentials.email);
     expect(ub.email).toBe(credentials.email);
     expect(server.count('POST', '/auth/refresh') - refreshesBefore).toBe(1);
+    expect(locks.contended).toBe(1); // the second tab found the lock taken and waited for it
     expect(locks.acquisitions).toBe(2); // both tabs went through the lock; the second saw the new token
+  });
+
+  it('the tab that waited for the lock waits for the token even when the channel is slower than the lock', async () => {
+    const locks = fakeLocks();
+    const bus = fakeChannelBus(40); // the message lands ~40 ms after the lock is released
+    const a = tab(server, { locks, bus });
+    const b = tab(server, { locks, bus });
+    await a.client.login(credentials);
+    await new Promise((r) => setTimeout(r, 60));
+    server.expireAccessTokens();
+    const refreshesBefore = server.count('POST', '/auth/refresh');
+    await Promise.all([a.client.me(), b.client.me()]);
+    expect(server.count('POST', '/auth/refresh') - refreshesBefore).toBe(1);
   });
 
   it('logout in one tab clears the other', async () => {

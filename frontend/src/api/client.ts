@@ -38,9 +38,10 @@ export type RefreshOutcome =
   | { kind: 'expired'; code: string | undefined }
   | { kind: 'unavailable'; error: RefreshUnavailableError };
 
-/** The part of the Web Locks API the client uses (navigator.locks fits). */
+/** The part of the Web Locks API the client uses (navigator.locks fits). With
+ *  `ifAvailable: true` the callback gets `null` at once when another tab holds the lock. */
 export interface LockManagerLike {
-  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  request<T>(name: string, options: { ifAvailable?: boolean }, callback: (lock: unknown) => Promise<T>): Promise<T>;
 }
 
 /** The part of BroadcastChannel the client uses. */
@@ -61,6 +62,9 @@ export interface BatonClientOptions {
   channel?: ChannelLike | null;
   /** Name of the lock and the channel (one per API origin). */
   name?: string;
+  /** How long a tab that waited for another tab's refresh waits for its token to arrive over
+   *  the channel before refreshing itself (ms). */
+  handoffWaitMs?: number;
 }
 
 type Message =
@@ -107,6 +111,7 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
   const baseUrl = options.baseUrl ?? (globalThis as { location?: { origin: string } }).location?.origin ?? '';
   const fetchImpl = options.fetch ?? ((request: Request) => globalThis.fetch(request));
   const name = options.name ?? 'baton-auth';
+  const handoffWaitMs = options.handoffWaitMs ?? 500;
   const nav = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator;
   const locks = options.locks === undefined ? (nav?.locks ?? null) : options.locks;
   const channel =
@@ -132,9 +137,23 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
     state = next;
     for (const l of [...stateListeners]) l();
   }
+  /** Resolved whenever the token changes (used to wait for another tab's hand-off). */
+  const tokenWaiters = new Set<() => void>();
   function setToken(token: string | null): void {
     accessToken = token;
     setState(token === null ? 'anonymous' : 'authenticated');
+    for (const w of [...tokenWaiters]) w();
+  }
+  function tokenChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        tokenWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      tokenWaiters.add(done);
+    });
   }
   function post(message: Message): void {
     try {
@@ -160,14 +179,17 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
   // intercepted, and a 401 from login is an answer, not an expiry.
   const bare = createClient<paths>({ baseUrl, fetch: fetchImpl, credentials: 'include' });
 
-  async function refreshNow(stale: string | null, started: number, f: Flight): Promise<RefreshOutcome> {
+  const replaced = (stale: string | null) => accessToken !== null && accessToken !== stale;
+
+  async function refreshNow(stale: string | null, started: number, f: Flight, waited: boolean): Promise<RefreshOutcome> {
     // Did another tab (via the channel) or an earlier flight already replace the token that failed?
-    // The lock holder posts its token before it releases the lock; one macrotask lets that
-    // message land here before we decide.
-    if (locks !== null && channel !== null && (accessToken === null || accessToken === stale)) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
+    // A tab that had to wait for the lock knows another tab was refreshing: that tab posted its
+    // token before releasing the lock, but the message and the lock grant travel separately, so
+    // give the message a moment to land. Otherwise one macrotask is enough.
+    if (channel !== null && !replaced(stale)) {
+      await (waited ? tokenChange(handoffWaitMs) : new Promise((resolve) => setTimeout(resolve, 0)));
     }
-    if (accessToken !== null && accessToken !== stale) return { kind: 'refreshed', accessToken };
+    if (replaced(stale) && accessToken !== null) return { kind: 'refreshed', accessToken };
     let result;
     try {
       result = await bare.POST('/auth/refresh', { body: {}, cache: 'no-store' });
@@ -200,8 +222,14 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
     }
     const started = epoch;
     const f: Flight = { promise: Promise.resolve({ kind: 'expired', code: undefined }), announce };
-    const run = () => refreshNow(stale, started, f);
-    f.promise = (locks ? locks.request(`${name}:refresh`, run) : run()).finally(() => {
+    const lockName = `${name}:refresh`;
+    const run = (waited: boolean) => refreshNow(stale, started, f, waited);
+    const locked = locks
+      ? locks.request(lockName, { ifAvailable: true }, (lock) =>
+          lock !== null ? run(false) : locks.request(lockName, {}, () => run(true)),
+        )
+      : run(false);
+    f.promise = locked.finally(() => {
       if (flight === f) flight = null;
     });
     flight = f;

@@ -123,25 +123,39 @@ export class FakeServer {
 }
 
 /** An in-process Web Locks stand-in shared by the "tabs" of one test. */
-export function fakeLocks(): LockManagerLike & { acquisitions: number } {
+export function fakeLocks(): LockManagerLike & { acquisitions: number; contended: number } {
   const tails = new Map<string, Promise<unknown>>();
+  const holders = new Map<string, number>();
   const manager = {
     acquisitions: 0,
-    request<T>(name: string, callback: () => Promise<T>): Promise<T> {
+    contended: 0,
+    request<T>(name: string, options: { ifAvailable?: boolean }, callback: (lock: unknown) => Promise<T>): Promise<T> {
+      if (options.ifAvailable && (holders.get(name) ?? 0) > 0) {
+        manager.contended++;
+        return callback(null);
+      }
+      holders.set(name, (holders.get(name) ?? 0) + 1); // queued or held
       const previous = tails.get(name) ?? Promise.resolve();
       const run = previous.then(() => {
         manager.acquisitions++;
-        return callback();
+        return callback({ name });
       });
-      tails.set(name, run.catch(() => undefined));
+      const settled = run.then(
+        () => undefined,
+        () => undefined,
+      ).then(() => {
+        holders.set(name, (holders.get(name) ?? 1) - 1);
+      });
+      tails.set(name, settled);
       return run;
     },
   };
   return manager;
 }
 
-/** A BroadcastChannel stand-in: messages reach every other member asynchronously. */
-export function fakeChannelBus(): () => ChannelLike {
+/** A BroadcastChannel stand-in: messages reach every other member asynchronously, after
+ *  `delayMs` (a slow channel: the lock can be granted before the message lands). */
+export function fakeChannelBus(delayMs = 0): () => ChannelLike {
   const members = new Set<{ listeners: ((event: { data: unknown }) => void)[] }>();
   return () => {
     const self = { listeners: [] as ((event: { data: unknown }) => void)[] };
@@ -150,7 +164,7 @@ export function fakeChannelBus(): () => ChannelLike {
       postMessage(message: unknown) {
         const data = structuredClone(message);
         for (const m of members) {
-          if (m !== self) setTimeout(() => m.listeners.forEach((l) => l({ data })), 0);
+          if (m !== self) setTimeout(() => m.listeners.forEach((l) => l({ data })), delayMs);
         }
       },
       addEventListener(_type: 'message', listener: (event: { data: unknown }) => void) {
