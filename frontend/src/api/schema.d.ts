@@ -4,23 +4,44 @@
  */
 
 export interface paths {
-    "/auth/register": {
+    "/.well-known/auth-configuration": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
         /**
-         * Create an account
-         * @description Creates an account with a unique email (compared without regard to
-         *     case) and a password of 8 to 128 characters. Issues no tokens and sets
-         *     no cookie: log in next. Answers 403 `registration_closed` when the
-         *     instance has registration turned off.
+         * The auth configuration
+         * @description Issuer, audience, JWKS location, token lifetimes (whole seconds), the
+         *     reuse grace and the refresh cookie's name and path, so clients and
+         *     test suites can adapt to this instance.
          */
-        post: operations["register"];
+        get: operations["getAuthConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The signing keys (JWKS)
+         * @description Every Ed25519 public key that may have signed a still-valid access
+         *     token: the current one, and retired ones until their last token has
+         *     expired. Resource servers verify access tokens with these.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -47,34 +68,6 @@ export interface paths {
          *     client address (429 with `Retry-After`).
          */
         post: operations["login"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/refresh": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Refresh the token pair
-         * @description Rotates the refresh token: the presented one is spent, a new pair is
-         *     returned on the channel the token came in on (body in, body out;
-         *     cookie in, cookie out). Presenting an already rotated token again —
-         *     after the reuse grace, or once its successor was used — revokes the
-         *     whole session (401 `refresh_token_reused`). Within the grace, while the
-         *     successor is unused, the same successor is returned again, so
-         *     concurrent refreshes converge. Every 401 that came through the cookie
-         *     also clears the cookie. A cookie refresh from a foreign `Origin` gets
-         *     403 `origin_not_allowed` and changes nothing.
-         */
-        post: operations["refresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -120,6 +113,57 @@ export interface paths {
         get: operations["getMe"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh the token pair
+         * @description Rotates the refresh token: the presented one is spent, a new pair is
+         *     returned on the channel the token came in on (body in, body out;
+         *     cookie in, cookie out). Presenting an already rotated token again —
+         *     after the reuse grace, or once its successor was used — revokes the
+         *     whole session (401 `refresh_token_reused`). Within the grace, while the
+         *     successor is unused, the same successor is returned again, so
+         *     concurrent refreshes converge. Every 401 that came through the cookie
+         *     also clears the cookie. A cookie refresh from a foreign `Origin` gets
+         *     403 `origin_not_allowed` and changes nothing.
+         */
+        post: operations["refresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an account
+         * @description Creates an account with a unique email (compared without regard to
+         *     case) and a password of 8 to 128 characters. Issues no tokens and sets
+         *     no cookie: log in next. Answers 403 `registration_closed` when the
+         *     instance has registration turned off.
+         */
+        post: operations["register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -175,50 +219,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/.well-known/jwks.json": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The signing keys (JWKS)
-         * @description Every Ed25519 public key that may have signed a still-valid access
-         *     token: the current one, and retired ones until their last token has
-         *     expired. Resource servers verify access tokens with these.
-         */
-        get: operations["getJwks"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/.well-known/auth-configuration": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The auth configuration
-         * @description Issuer, audience, JWKS location, token lifetimes (whole seconds), the
-         *     reuse grace and the refresh cookie's name and path, so clients and
-         *     test suites can adapt to this instance.
-         */
-        get: operations["getAuthConfiguration"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -269,29 +269,29 @@ export interface components {
          *     Durations are whole seconds.
          */
         AuthConfiguration: {
-            /** @description The `iss` of access tokens. */
-            issuer: string;
-            /** @description The `aud` of access tokens. */
-            audience: string;
-            /** @description Absolute URL of the JWK Set. */
-            jwks_uri: string;
-            /** Format: uint64 */
-            access_token_ttl: number;
             /**
              * Format: uint64
              * @description Clock skew tolerated on `exp`, `nbf` and `iat`.
              */
             access_token_leeway: number;
             /** Format: uint64 */
-            refresh_token_ttl: number;
-            /** Format: uint64 */
-            session_max_lifetime: number;
+            access_token_ttl: number;
+            /** @description The `aud` of access tokens. */
+            audience: string;
+            /** @description The `iss` of access tokens. */
+            issuer: string;
+            /** @description Absolute URL of the JWK Set. */
+            jwks_uri: string;
+            refresh_cookie: components["schemas"]["RefreshCookieConfiguration"];
             /**
              * Format: uint64
              * @description Seconds after a rotation in which the rotated token yields the same successor; 0 = strict.
              */
             refresh_reuse_grace: number;
-            refresh_cookie: components["schemas"]["RefreshCookieConfiguration"];
+            /** Format: uint64 */
+            refresh_token_ttl: number;
+            /** Format: uint64 */
+            session_max_lifetime: number;
         };
         /**
          * Health
@@ -306,17 +306,17 @@ export interface components {
          * @description An Ed25519 public key (RFC 8037).
          */
         Jwk: {
-            /** @description `OKP`. */
-            kty: string;
-            /** @description `Ed25519`. */
-            crv: string;
-            /** @description The public key, base64url. */
-            x: string;
-            kid: string;
             /** @description `EdDSA`. */
             alg: string;
+            /** @description `Ed25519`. */
+            crv: string;
+            kid: string;
+            /** @description `OKP`. */
+            kty: string;
             /** @description `sig`. */
             use: string;
+            /** @description The public key, base64url. */
+            x: string;
         };
         /**
          * JwkSet
@@ -331,7 +331,7 @@ export interface components {
          * @example {
          *       "email": "ada@example.com",
          *       "password": "correct horse battery staple",
-         *       "refresh_token_in_body": null
+         *       "refresh_token_in_body": false
          *     }
          */
         LoginRequest: {
@@ -347,7 +347,7 @@ export interface components {
          * LogoutRequest
          * @description The refresh token to revoke, for body delivery; omit it to use the cookie.
          * @example {
-         *       "refresh_token": null
+         *       "refresh_token": "3q2-7wEXAMPLEu9Sx4f0Jq8h2m1c5V6bN7zK0pLrT1s"
          *     }
          */
         LogoutRequest: {
@@ -365,24 +365,24 @@ export interface components {
          *     }
          */
         Problem: {
-            /** @description A URI naming the kind of problem (`urn:baton:problem:<code>`). */
-            type: string;
-            /** @description A short summary of the kind of problem; the same for every occurrence. */
-            title: string;
-            /**
-             * Format: uint16
-             * @description The HTTP status code.
-             */
-            status: number;
-            /** @description What went wrong this time, for a person to read. */
-            detail: string;
             /** @description Stable machine-readable snake_case code: see the `ProblemCode` schema. */
             code: components["schemas"]["ProblemCode"] & unknown;
+            /** @description What went wrong this time, for a person to read. */
+            detail: string;
             /**
              * Format: uint64
              * @description On 429 and 503: seconds to wait before trying again (also in `Retry-After`).
              */
             retry_after?: number;
+            /**
+             * Format: uint16
+             * @description The HTTP status code.
+             */
+            status: number;
+            /** @description A short summary of the kind of problem; the same for every occurrence. */
+            title: string;
+            /** @description A URI naming the kind of problem (`urn:baton:problem:<code>`). */
+            type: string;
         };
         /**
          * @description Every problem code this service can answer with.
@@ -438,27 +438,27 @@ export interface components {
          *     }
          */
         Session: {
-            /** @description The session id: the `sid` claim of its access tokens. */
-            id: string;
             /**
              * Format: date-time
              * @description The login.
              */
             created_at: string;
-            /**
-             * Format: date-time
-             * @description The latest login or refresh.
-             */
-            last_used_at: string;
+            /** @description True for the session of the access token making the call. */
+            current: boolean;
             /**
              * Format: date-time
              * @description When its live refresh token expires.
              */
             expires_at: string;
+            /** @description The session id: the `sid` claim of its access tokens. */
+            id: string;
+            /**
+             * Format: date-time
+             * @description The latest login or refresh.
+             */
+            last_used_at: string;
             /** @description As sent at the latest login or refresh. */
             user_agent?: string;
-            /** @description True for the session of the access token making the call. */
-            current: boolean;
         };
         /**
          * TokenPair
@@ -474,8 +474,6 @@ export interface components {
         TokenPair: {
             /** @description A JWT (`typ: at+jwt`, EdDSA) for `Authorization: Bearer`. */
             access_token: string;
-            /** @description Always `Bearer`. */
-            token_type: string;
             /**
              * Format: uint64
              * @description Seconds until the access token expires.
@@ -488,6 +486,8 @@ export interface components {
             refresh_expires_in: number;
             /** @description Only when the refresh token was asked for (or came) in the body. */
             refresh_token?: string;
+            /** @description Always `Bearer`. */
+            token_type: string;
         };
         /**
          * User
@@ -499,11 +499,11 @@ export interface components {
          *     }
          */
         User: {
-            id: string;
-            /** @description As registered. */
-            email: string;
             /** Format: date-time */
             created_at: string;
+            /** @description As registered. */
+            email: string;
+            id: string;
         };
     };
     responses: never;
@@ -514,6 +514,359 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getAuthConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description This instance's configuration. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthConfiguration"];
+                };
+            };
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The JWK Set. */
+            200: {
+                headers: {
+                    /** @description Short, so that resource servers notice a key rotation. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JwkSet"];
+                };
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description A new token pair. On cookie delivery the refresh token is in
+             *     `Set-Cookie` (`HttpOnly; Secure; SameSite=Strict; Path=/auth`,
+             *     `Max-Age` = its remaining life) and absent from the body.
+             */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: token responses are never cached (RFC 6749 §5.1). */
+                    "CACHE-CONTROL": string;
+                    /** @description The refresh cookie, on cookie delivery only. */
+                    "SET-COOKIE"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 65,536 bytes (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is malformed JSON, has a wrong type, a missing or unknown field, or a value that breaks a rule (`validation_failed`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled (`rate_limited`): wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next attempt. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`); retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["LogoutRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description Logged out: the session of the presented token (if any) is revoked and
+             *     the refresh cookie is cleared.
+             */
+            204: {
+                headers: {
+                    /** @description Always `no-store`. */
+                    "CACHE-CONTROL": string;
+                    /** @description Clears the refresh cookie (`Max-Age=0`). */
+                    "SET-COOKIE": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 65,536 bytes (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is malformed JSON, has a wrong type, a missing or unknown field, or a value that breaks a rule (`validation_failed`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`); retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account of the access token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`); retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    refresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RefreshRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description A new token pair. On cookie delivery the refresh token is in
+             *     `Set-Cookie` (`HttpOnly; Secure; SameSite=Strict; Path=/auth`,
+             *     `Max-Age` = its remaining life) and absent from the body.
+             */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: token responses are never cached (RFC 6749 §5.1). */
+                    "CACHE-CONTROL": string;
+                    /** @description The refresh cookie, on cookie delivery only. */
+                    "SET-COOKIE"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 65,536 bytes (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is malformed JSON, has a wrong type, a missing or unknown field, or a value that breaks a rule (`validation_failed`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Throttled (`rate_limited`): wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before the next attempt. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`); retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     register: {
         parameters: {
             query?: never;
@@ -523,7 +876,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json; charset=utf-8": components["schemas"]["RegisterRequest"];
+                "application/json": components["schemas"]["RegisterRequest"];
             };
         };
         responses: {
@@ -533,7 +886,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["User"];
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Forbidden. */
@@ -605,317 +958,6 @@ export interface operations {
             };
         };
     };
-    login: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["LoginRequest"];
-            };
-        };
-        responses: {
-            /**
-             * @description A new token pair. On cookie delivery the refresh token is in
-             *     `Set-Cookie` (`HttpOnly; Secure; SameSite=Strict; Path=/auth`,
-             *     `Max-Age` = its remaining life) and absent from the body.
-             */
-            200: {
-                headers: {
-                    /** @description Always `no-store`: token responses are never cached (RFC 6749 §5.1). */
-                    "CACHE-CONTROL": string;
-                    /** @description The refresh cookie, on cookie delivery only. */
-                    "SET-COOKIE"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["TokenPair"];
-                };
-            };
-            /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
-            401: {
-                headers: {
-                    /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
-                    "WWW-Authenticate": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is larger than 65,536 bytes (`payload_too_large`). */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is not JSON (`unsupported_media_type`). */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is malformed JSON, has a wrong type, a missing or unknown field, or a value that breaks a rule (`validation_failed`). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Throttled (`rate_limited`): wait `Retry-After` seconds. */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before the next attempt. */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The database is unavailable (`service_unavailable`); retry later. */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    refresh: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["RefreshRequest"];
-            };
-        };
-        responses: {
-            /**
-             * @description A new token pair. On cookie delivery the refresh token is in
-             *     `Set-Cookie` (`HttpOnly; Secure; SameSite=Strict; Path=/auth`,
-             *     `Max-Age` = its remaining life) and absent from the body.
-             */
-            200: {
-                headers: {
-                    /** @description Always `no-store`: token responses are never cached (RFC 6749 §5.1). */
-                    "CACHE-CONTROL": string;
-                    /** @description The refresh cookie, on cookie delivery only. */
-                    "SET-COOKIE"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["TokenPair"];
-                };
-            };
-            /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
-            401: {
-                headers: {
-                    /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
-                    "WWW-Authenticate": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Forbidden. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is larger than 65,536 bytes (`payload_too_large`). */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is not JSON (`unsupported_media_type`). */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is malformed JSON, has a wrong type, a missing or unknown field, or a value that breaks a rule (`validation_failed`). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Throttled (`rate_limited`): wait `Retry-After` seconds. */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before the next attempt. */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The database is unavailable (`service_unavailable`); retry later. */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    logout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["LogoutRequest"];
-            };
-        };
-        responses: {
-            /**
-             * @description Logged out: the session of the presented token (if any) is revoked and
-             *     the refresh cookie is cleared.
-             */
-            204: {
-                headers: {
-                    /** @description Clears the refresh cookie (`Max-Age=0`). */
-                    "SET-COOKIE": string;
-                    /** @description Always `no-store`. */
-                    "CACHE-CONTROL": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Forbidden. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is larger than 65,536 bytes (`payload_too_large`). */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is not JSON (`unsupported_media_type`). */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is malformed JSON, has a wrong type, a missing or unknown field, or a value that breaks a rule (`validation_failed`). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The database is unavailable (`service_unavailable`); retry later. */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getMe: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The account of the access token. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["User"];
-                };
-            };
-            /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
-            401: {
-                headers: {
-                    /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
-                    "WWW-Authenticate": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The database is unavailable (`service_unavailable`); retry later. */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
     listSessions: {
         parameters: {
             query?: never;
@@ -931,7 +973,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["Session"][];
+                    "application/json": components["schemas"]["Session"][];
                 };
             };
             /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
@@ -1050,48 +1092,6 @@ export interface operations {
             };
         };
     };
-    getJwks: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The JWK Set. */
-            200: {
-                headers: {
-                    /** @description Short, so that resource servers notice a key rotation. */
-                    "CACHE-CONTROL": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["JwkSet"];
-                };
-            };
-        };
-    };
-    getAuthConfiguration: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description This instance's configuration. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["AuthConfiguration"];
-                };
-            };
-        };
-    };
     getHealth: {
         parameters: {
             query?: never;
@@ -1107,7 +1107,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["Health"];
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
@@ -1127,7 +1127,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["Health"];
+                    "application/json": components["schemas"]["Health"];
                 };
             };
             /** @description The database is unavailable (`service_unavailable`); retry later. */
