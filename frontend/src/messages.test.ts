@@ -18,6 +18,7 @@ describe('describeError', () => {
     expect(describeError(await ApiError.fromResponse(problemResponse(401, 'token_expired')))).toBe(SESSION_EXPIRED_MESSAGE);
     expect(describeError(ApiError.network(new TypeError('fetch failed')))).toMatch(/Could not reach the server/);
     expect(describeError(new Error('x'))).toMatch(/Something went wrong/);
+    expect(describeError(await ApiError.fromResponse(problemResponse(403, 'origin_not_allowed')))).toMatch(/not allowed to use your session/);
   });
 
   it('gives the wait of a 429 from retry_after, else from Retry-After', async () => {

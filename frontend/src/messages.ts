@@ -27,6 +27,8 @@ export function describeError(error: unknown): string {
       return 'That input is too large.';
     case 'validation_failed':
       return error.problem?.detail ?? 'Please check the form and try again.';
+    case 'origin_not_allowed':
+      return 'This address is not allowed to use your session. Open the app at the address the server is configured for.';
     case 'service_unavailable':
       return 'The service is temporarily unavailable. Please try again in a moment.';
     default:
