@@ -186,9 +186,29 @@ pub struct Exchange {
     pub response_body: String,
 }
 
+/// The `method` of a recorded pause (the `url` then holds the seconds).
+pub const WAIT: &str = "WAIT";
+
 impl Exchange {
-    /// A curl command line that replays this request.
+    /// A pause between requests, recorded so that a reproduction keeps the timing.
+    pub fn wait(seconds: f64) -> Exchange {
+        Exchange {
+            method: WAIT.to_string(),
+            url: format!("{seconds:.1}"),
+            request_headers: Vec::new(),
+            request_body: None,
+            expectation: None,
+            outcome: Ok(0),
+            response_headers: Vec::new(),
+            response_body: String::new(),
+        }
+    }
+
+    /// A curl command line that replays this request (or `sleep` for a pause).
     pub fn curl(&self) -> String {
+        if self.method == WAIT {
+            return format!("sleep {}", self.url);
+        }
         crate::curl::command(
             &self.method,
             &self.url,

@@ -73,11 +73,11 @@ impl fmt::Display for Op {
 pub fn op_strategy() -> impl Strategy<Value = Op> {
     let channel = prop_oneof![Just(Channel::Cookie), Just(Channel::Body)];
     let pick =
-        prop_oneof![3 => Just(TokenPick::Newest), 1 => any::<u8>().prop_map(TokenPick::Older)];
+        prop_oneof![1 => Just(TokenPick::Newest), 1 => any::<u8>().prop_map(TokenPick::Older)];
     prop_oneof![
-        4 => channel.prop_map(Op::Login),
-        6 => (any::<u8>(), pick.clone()).prop_map(|(family, token)| Op::Refresh { family, token }),
-        1 => (any::<u8>(), pick.clone(), 2u8..=4).prop_map(|(family, token, requests)| Op::ConcurrentRefresh { family, token, requests }),
+        3 => channel.prop_map(Op::Login),
+        8 => (any::<u8>(), pick.clone()).prop_map(|(family, token)| Op::Refresh { family, token }),
+        2 => (any::<u8>(), pick.clone(), 2u8..=4).prop_map(|(family, token, requests)| Op::ConcurrentRefresh { family, token, requests }),
         2 => (any::<u8>(), pick).prop_map(|(family, token)| Op::Logout { family, token }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(access, family)| Op::RevokeOne { access, family }),
         1 => any::<u8>().prop_map(|access| Op::RevokeAll { access }),
@@ -88,7 +88,7 @@ pub fn op_strategy() -> impl Strategy<Value = Op> {
 }
 
 pub fn sequence_strategy() -> impl Strategy<Value = Vec<Op>> {
-    proptest::collection::vec(op_strategy(), 1..=14)
+    proptest::collection::vec(op_strategy(), 1..=16)
 }
 
 /// The most a single case sleeps in total: longer waits are skipped.
@@ -732,6 +732,9 @@ impl<'a> Case<'a> {
             return;
         }
         self.waited += seconds;
+        self.probe
+            .recorder
+            .push(crate::http::Exchange::wait(seconds));
         tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
     }
 }

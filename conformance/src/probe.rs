@@ -360,3 +360,120 @@ pub fn www_authenticate_problem(reply: &Reply, token_was_sent: bool) -> Option<S
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
+        Reply {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+            sent_at: 0.0,
+            received_at: 0.0,
+        }
+    }
+
+    const PROBLEM: &str = r#"{"type":"urn:baton:problem:invalid_token","title":"Invalid token","status":401,"detail":"bad","code":"invalid_token"}"#;
+
+    #[test]
+    fn a_complete_problem_body_passes() {
+        let r = reply(
+            401,
+            &[("Content-Type", "application/problem+json")],
+            PROBLEM,
+        );
+        assert_eq!(problem_shape(&r, &["invalid_token"]), Ok(()));
+        assert!(expect_problem(&r, 401, &[], "x").is_ok());
+    }
+
+    #[test]
+    fn problem_rules_each_fail() {
+        let json_type = reply(401, &[("content-type", "application/json")], PROBLEM);
+        assert!(
+            problem_shape(&json_type, &[])
+                .unwrap_err()
+                .contains("application/problem+json")
+        );
+        let wrong_code = reply(
+            401,
+            &[("content-type", "application/problem+json")],
+            PROBLEM,
+        );
+        assert!(
+            problem_shape(&wrong_code, &["token_expired"])
+                .unwrap_err()
+                .contains("code is \"invalid_token\"")
+        );
+        let status_mismatch = reply(
+            403,
+            &[("content-type", "application/problem+json")],
+            PROBLEM,
+        );
+        assert!(
+            problem_shape(&status_mismatch, &[])
+                .unwrap_err()
+                .contains("not the HTTP status 403")
+        );
+        let no_detail = reply(
+            401,
+            &[("content-type", "application/problem+json")],
+            r#"{"type":"t","title":"t","status":401,"code":"c"}"#,
+        );
+        assert!(
+            problem_shape(&no_detail, &[])
+                .unwrap_err()
+                .contains("\"detail\"")
+        );
+        let html = reply(500, &[("content-type", "text/html")], "<html>");
+        assert!(expect_problem(&html, 401, &[], "x").is_err());
+    }
+
+    #[test]
+    fn www_authenticate_follows_rfc_6750() {
+        let with_error = [(
+            "WWW-Authenticate",
+            r#"Bearer error="invalid_token", error_description="expired""#,
+        )];
+        assert_eq!(
+            www_authenticate_problem(&reply(401, &with_error, ""), true),
+            None
+        );
+        assert!(
+            www_authenticate_problem(&reply(401, &with_error, ""), false)
+                .unwrap()
+                .contains("must carry no error")
+        );
+        let bare = [("www-authenticate", "Bearer")];
+        assert_eq!(
+            www_authenticate_problem(&reply(401, &bare, ""), false),
+            None
+        );
+        assert!(
+            www_authenticate_problem(&reply(401, &bare, ""), true)
+                .unwrap()
+                .contains("error=\"invalid_token\"")
+        );
+        let no_description = [("www-authenticate", r#"Bearer error="invalid_token""#)];
+        assert!(
+            www_authenticate_problem(&reply(401, &no_description, ""), true)
+                .unwrap()
+                .contains("error_description")
+        );
+        assert!(
+            www_authenticate_problem(&reply(401, &[], ""), false)
+                .unwrap()
+                .contains("no WWW-Authenticate")
+        );
+        let basic = [("www-authenticate", "Basic realm=x")];
+        assert!(
+            www_authenticate_problem(&reply(401, &basic, ""), false)
+                .unwrap()
+                .contains("Bearer scheme")
+        );
+    }
+}

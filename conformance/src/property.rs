@@ -113,3 +113,30 @@ where
     .await
     .map_err(|e| fail(format!("the property run panicked: {e}")))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+
+    fn first_value(seed: u64, id: &str) -> u64 {
+        let mut runner = runner(seed, id, 1);
+        (0u64..u64::MAX).new_tree(&mut runner).unwrap().current()
+    }
+
+    #[test]
+    fn the_same_seed_and_check_give_the_same_inputs() {
+        assert_eq!(
+            first_value(7, "jwt/bad-signature"),
+            first_value(7, "jwt/bad-signature")
+        );
+        assert_ne!(
+            first_value(7, "jwt/bad-signature"),
+            first_value(8, "jwt/bad-signature")
+        );
+        assert_ne!(
+            first_value(7, "jwt/bad-signature"),
+            first_value(7, "model/sessions")
+        );
+    }
+}

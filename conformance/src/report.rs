@@ -228,6 +228,11 @@ pub fn render_steps(steps: &[Exchange]) -> String {
             .split_once("://")
             .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
             .unwrap_or(&step.url);
+        if step.method == crate::http::WAIT {
+            let _ = writeln!(out, "  {:>2}. wait {} s", i + 1, step.url);
+            let _ = writeln!(out, "      $ {}", step.curl());
+            continue;
+        }
         let got = match &step.outcome {
             Ok(status) => status.to_string(),
             Err(error) => format!("error: {error}"),
@@ -349,6 +354,16 @@ mod tests {
             "$ curl -sS -i 'http://127.0.0.1:9/auth/me' -H 'Authorization: Bearer x.y.'"
         ));
         assert!(text.trim_end().ends_with("1 passed, 1 failed, 1 skipped"));
+    }
+
+    #[test]
+    fn waits_render_as_sleep_steps() {
+        let text = render_steps(&[Exchange::wait(3.25)]);
+        assert!(
+            text.contains("1. wait 3.2 s") || text.contains("1. wait 3.3 s"),
+            "{text}"
+        );
+        assert!(text.contains("$ sleep 3."), "{text}");
     }
 
     #[test]
