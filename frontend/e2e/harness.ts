@@ -52,6 +52,7 @@ export interface RunningServer {
 /** `settings` override the test defaults (e.g. turn throttling on); `name` names the log file. */
 export async function startServer(settings: Record<string, string> = {}, name = 'server'): Promise<RunningServer> {
   const bin = serverBinary();
+  if (!existsSync(join(frontend, 'dist/index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
   const dir = await mkdtemp(join(tmpdir(), 'baton-e2e-'));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
