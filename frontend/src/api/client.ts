@@ -207,7 +207,9 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
     }
     const error = await ApiError.fromResponse(response, result.error);
     if (response.status === 401) {
-      // The only definitive answer: the session is over.
+      // The only definitive answer: the session is over (unless the user logged out or in
+      // meanwhile: then this answer is about a session that is already gone).
+      if (epoch !== started) return { kind: 'expired', code: error.code };
       setToken(null);
       if (f.announce) emit({ type: 'session-expired', code: error.code });
       return { kind: 'expired', code: error.code };
