@@ -195,6 +195,19 @@ describe('login, logout, restore', () => {
     expect(client.state).toBe('anonymous');
   });
 
+  it('a refused refresh that overlapped a new login neither clears the new token nor announces expiry', async () => {
+    server.expireAccessTokens();
+    server.refreshMode = 401;
+    server.refreshLatency = 30;
+    const pending = client.me().catch((e: unknown) => e);
+    while (server.count('POST', '/auth/refresh') === 0) await new Promise((r) => setTimeout(r, 1));
+    await client.login(credentials);
+    await pending;
+    expect(client.isAuthenticated()).toBe(true);
+    expect(events.filter((e) => e.type === 'session-expired')).toEqual([]);
+    await expect(client.me()).resolves.toMatchObject({ email: credentials.email });
+  });
+
   it('restore() logs in silently from the cookie on page load', async () => {
     const fresh = tab(server);
     expect(fresh.client.state).toBe('unknown');
