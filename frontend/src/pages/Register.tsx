@@ -29,7 +29,7 @@ export function RegisterPage() {
       const user = await client.register({ email: email.trim(), password });
       navigate('/login', { notice: `Account created for ${user.email}. You can log in now.` });
     } catch (e) {
-      if (e instanceof ApiError && e.code === 'email_taken') setFieldErrors({ email: describeError(e) });
+      if (e instanceof ApiError && e.code === 'email_taken') setFieldErrors({ email: 'This email is already registered.' });
       setError(describeError(e));
       setBusy(false);
     }
