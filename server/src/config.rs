@@ -250,6 +250,16 @@ pub struct Settings {
     #[arg(long, env = "BATON_DB_TIMEOUT", default_value = "5s", value_parser = positive_duration, global = true)]
     pub db_timeout: Duration,
 
+    /// How long expired or revoked refresh-token rows are kept before the
+    /// background purge deletes them (rotated tokens are kept at least until
+    /// they would have expired, so reuse stays detectable).
+    #[arg(long, env = "BATON_TOKEN_RETENTION", default_value = "7d", value_parser = duration, global = true)]
+    pub token_retention: Duration,
+
+    /// Time between background purges of dead rows.
+    #[arg(long, env = "BATON_HOUSEKEEPING_INTERVAL", default_value = "10m", value_parser = positive_duration, global = true)]
+    pub housekeeping_interval: Duration,
+
     /// Deliberate faults for conformance testing (debug builds with the
     /// fault-injection feature only).
     #[arg(

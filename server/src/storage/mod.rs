@@ -2,6 +2,7 @@
 //! Every function takes the connection or transaction it runs on.
 
 pub mod entities;
+pub mod housekeeping;
 pub mod migration;
 pub mod sessions;
 pub mod signing_keys;

@@ -13,6 +13,7 @@ mod jwt_attacks;
 mod login;
 mod logout;
 mod multi_instance;
+mod operations;
 mod refresh;
 mod register;
 mod sessions;
