@@ -13,6 +13,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::{Settings, Switch};
 use crate::domain::access_token::AccessTokens;
 use crate::domain::accounts::Accounts;
+use crate::domain::housekeeping::Housekeeping;
 use crate::domain::keys::{KeyRing, MasterKey};
 use crate::domain::password::PasswordHasher;
 use crate::domain::sessions::Sessions;
@@ -127,7 +128,7 @@ pub struct Application {
     port: u16,
     state: AppState,
     static_dir: Option<PathBuf>,
-    _key_reloader: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -203,8 +204,9 @@ impl Application {
                 trusted_client_ip_header: settings.trusted_client_ip_header.clone(),
             }),
             throttle,
-            clock,
+            clock: clock.clone(),
             faults,
+            metrics: Arc::default(),
         };
         let acceptor = TcpListener::bind(settings.bind)
             .into_acceptor()
@@ -215,6 +217,12 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .context("the listener has no address")?;
+        let housekeeping_task = Housekeeping {
+            retention: settings.token_retention,
+            batch: 500,
+            interval: settings.housekeeping_interval,
+        }
+        .spawn(state.db.clone(), state.clock.clone());
         let static_dir =
             Some(settings.static_dir.clone()).filter(|d| d.join("index.html").is_file());
         Ok(Self {
@@ -222,7 +230,7 @@ impl Application {
             port,
             state,
             static_dir,
-            _key_reloader: keys.spawn_reloader(),
+            background: vec![keys.spawn_reloader(), housekeeping_task],
         })
     }
 
@@ -241,10 +249,12 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let db = self.state.db.clone();
+        let background = self.background;
         let app = crate::http::app(self.state, self.static_dir);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
+        background.iter().for_each(tokio::task::JoinHandle::abort);
         let _ = db.close().await;
         result
     }

@@ -193,6 +193,7 @@ impl AuthApi {
         let account_key = format!("login-account:{}", email.to_lowercase());
         if let Err(e) = throttle(&state, account_key, state.throttle.limits.login_per_account) {
             tracing::warn!(event = "login_throttled", client = %ip, "login throttled");
+            state.metrics.observe_login(e.code().as_str());
             return Err(e.into());
         }
         let account = match state.accounts.authenticate(&email, password).await {
@@ -201,10 +202,13 @@ impl AuthApi {
                 if matches!(e, AuthError::InvalidCredentials) {
                     tracing::info!(event = "login_failed", client = %ip, "login failed");
                 }
-                return Err(e.into());
+                let error = ApiError::from(e);
+                state.metrics.observe_login(error.code().as_str());
+                return Err(error.into());
             }
         };
         let issued = state.sessions.start(&account.id, user_agent(req)).await?;
+        state.metrics.observe_login("ok");
         let channel = if refresh_token_in_body.unwrap_or(false) {
             Channel::Body
         } else {
@@ -251,9 +255,13 @@ impl AuthApi {
             None => Err(AuthError::RefreshTokenInvalid),
         };
         match result {
-            Ok(issued) => Ok(token_response(&state, issued, channel)),
+            Ok(issued) => {
+                state.metrics.observe_refresh("ok");
+                Ok(token_response(&state, issued, channel))
+            }
             Err(e) => {
                 let error = ApiError::from(e);
+                state.metrics.observe_refresh(error.code().as_str());
                 let definitive = error.code().is_refresh_failure();
                 if channel == Channel::Cookie && definitive {
                     let clear = clear_refresh_cookie(&state.settings);

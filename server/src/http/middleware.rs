@@ -16,7 +16,11 @@ pub const MAX_BODY_BYTES: usize = 65_536;
 
 /// Request id and one log line per request: method, path (never the query),
 /// status, latency. Headers and bodies, where tokens live, are not logged.
-pub async fn log_requests<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+pub async fn log_requests<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    metrics: Arc<super::metrics::Metrics>,
+) -> poem::Result<Response> {
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -31,6 +35,8 @@ pub async fn log_requests<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::
         path = %req.uri().path(),
     );
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
     let started = Instant::now();
     async move {
         let mut response = match next.call(req).await {
@@ -38,7 +44,9 @@ pub async fn log_requests<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::
             Err(e) => e.into_response(),
         };
         let status = response.status();
-        let micros = started.elapsed().as_micros();
+        let elapsed = started.elapsed();
+        metrics.observe_request(&method, &path, status.as_u16(), elapsed);
+        let micros = elapsed.as_micros();
         if status.is_server_error() {
             tracing::warn!(
                 status = status.as_u16(),
@@ -108,6 +116,7 @@ pub fn is_api_path(path: &str) -> bool {
         || path == "/healthz"
         || path == "/readyz"
         || path == "/openapi.json"
+        || path == "/metrics"
 }
 
 /// Reads the body up to the limit (413 beyond it, whatever Content-Length

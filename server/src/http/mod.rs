@@ -7,6 +7,7 @@ pub mod cookies;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod middleware;
 pub mod models;
 pub mod openapi;
@@ -99,6 +100,8 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
     let docs_html = service.scalar_html().replace(&service.spec(), &document);
     let spec_body = document.clone();
 
+    let metrics = state.metrics.clone();
+    let metrics_for_route = state.metrics.clone();
     let fallback: Arc<dyn Fn(Request) -> FallbackFuture + Send + Sync> = match static_dir {
         Some(dir) => {
             let files = Arc::new(
@@ -131,6 +134,15 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
             })),
         )
         .at("/docs", get(make_sync(move |_| Html(docs_html.clone()))))
+        .at(
+            "/metrics",
+            get(make_sync(move |_| {
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                    .body(metrics_for_route.render())
+            })),
+        )
         .around(no_store)
         .around(limit_body)
         .data(state)
@@ -141,5 +153,5 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
             )))
             .as_response()
         }))
-        .around(log_requests)
+        .around(move |next, req| log_requests(next, req, metrics.clone()))
 }

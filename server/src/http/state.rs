@@ -32,4 +32,5 @@ pub struct AppState {
     pub throttle: Throttle,
     pub clock: Arc<dyn Clock>,
     pub faults: Faults,
+    pub metrics: Arc<super::metrics::Metrics>,
 }
