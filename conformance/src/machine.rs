@@ -16,14 +16,14 @@ use crate::model::{
 use crate::probe::{Channel, Outcome, Probe, Stop, User, fail};
 
 /// Which of a family's refresh tokens to present.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TokenPick {
     Newest,
     /// An older one (index counted from the oldest, modulo the number of older tokens).
     Older(u8),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WaitFor {
     AccessTtl,
     Grace,
@@ -32,7 +32,7 @@ pub enum WaitFor {
 
 /// One operation. Indices pick among what exists at run time (modulo its count), so every
 /// sequence stays meaningful while proptest shrinks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     Login(Channel),
     Refresh {
@@ -740,9 +740,35 @@ impl<'a> Case<'a> {
 }
 
 /// The property: every random sequence behaves as the model predicts.
+async fn run_sequence(probe: &Probe, user: &User, ops: &[Op]) -> Outcome {
+    let mut case = Case::start(probe, user).await?;
+    for op in ops {
+        case.run(*op).await?;
+    }
+    case.audit().await
+}
+
+/// Parses a `--replay` file: a JSON array of operation sequences.
+pub fn parse_regressions(text: &str) -> Result<Vec<Vec<Op>>, String> {
+    serde_json::from_str(text).map_err(|e| format!("not a JSON array of operation sequences: {e}"))
+}
+
 pub async fn sessions_follow_the_model(probe: Probe) -> Outcome {
     probe.config()?;
     let user = probe.user().await?;
+    for (index, ops) in probe.env.regressions.iter().enumerate() {
+        let case_probe = probe.fresh();
+        if let Err(Stop::Fail(failure)) = run_sequence(&case_probe, &user, ops).await {
+            return Err(Stop::Fail(crate::probe::Failure {
+                message: format!(
+                    "replayed sequence {} of the --replay file: {}",
+                    index + 1,
+                    failure.message
+                ),
+                steps: Some(failure.steps.unwrap_or_else(|| case_probe.recorder.steps())),
+            }));
+        }
+    }
     let cases = probe.env.cases;
     let user_for_cases = user.clone();
     crate::property::check(
@@ -753,13 +779,85 @@ pub async fn sessions_follow_the_model(probe: Probe) -> Outcome {
         move |case_probe, ops: Vec<Op>| {
             let user = user_for_cases.clone();
             async move {
-                let mut case = Case::start(&case_probe, &user).await?;
-                for op in ops {
-                    case.run(op).await?;
-                }
-                case.audit().await
+                run_sequence(&case_probe, &user, &ops)
+                    .await
+                    .map_err(|stop| match stop {
+                        Stop::Fail(mut failure) => {
+                            let json = serde_json::to_string(&ops).unwrap_or_default();
+                            failure.message = format!(
+                                "{}\nto keep it as a regression, add to a --replay file: {json}",
+                                failure.message
+                            );
+                            Stop::Fail(failure)
+                        }
+                        other => other,
+                    })
             }
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn the_kept_regressions_parse() {
+        let sequences =
+            parse_regressions(include_str!("../regressions/model-sessions.json")).unwrap();
+        assert!(sequences.len() >= 5);
+        assert!(sequences.iter().all(|ops| !ops.is_empty()));
+    }
+
+    #[test]
+    fn sequences_roundtrip_through_json() {
+        let ops = vec![
+            Op::Login(Channel::Cookie),
+            Op::Refresh {
+                family: 1,
+                token: TokenPick::Older(3),
+            },
+            Op::ConcurrentRefresh {
+                family: 0,
+                token: TokenPick::Newest,
+                requests: 3,
+            },
+            Op::Wait(WaitFor::Grace),
+        ];
+        let json = serde_json::to_string(&ops).unwrap();
+        assert_eq!(parse_regressions(&format!("[{json}]")).unwrap(), vec![ops]);
+        assert!(parse_regressions("[[{\"Fly\": 1}]]").is_err());
+    }
+
+    #[test]
+    fn the_strategy_generates_every_kind_of_operation() {
+        let mut runner = TestRunner::deterministic();
+        let mut kinds = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            let op = op_strategy().new_tree(&mut runner).unwrap().current();
+            kinds.insert(
+                format!("{op:?}")
+                    .split([' ', '('])
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        for kind in [
+            "Login",
+            "Refresh",
+            "ConcurrentRefresh",
+            "Logout",
+            "RevokeOne",
+            "RevokeAll",
+            "Me",
+            "ListSessions",
+            "Wait",
+        ] {
+            assert!(kinds.contains(kind), "{kind} never generated: {kinds:?}");
+        }
+    }
 }

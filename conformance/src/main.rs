@@ -43,6 +43,10 @@ struct Args {
         hide_env_values = true
     )]
     password: Option<String>,
+    /// A JSON file of operation sequences the model replays before its random ones (kept
+    /// regressions, e.g. conformance/regressions/model-sessions.json).
+    #[arg(long)]
+    replay: Option<PathBuf>,
     /// List the checks with what they send and the requirement, then exit.
     #[arg(long)]
     list: bool,
@@ -73,6 +77,19 @@ async fn main() -> ExitCode {
                 .unwrap_or_default(),
         ) >> 16
     });
+    let regressions = match &args.replay {
+        None => Vec::new(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| conformance::machine::parse_regressions(&text))
+        {
+            Ok(sequences) => sequences,
+            Err(error) => {
+                eprintln!("conformance: --replay {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
     let options = Options {
         base_urls: args.base_urls,
         filters: args.filters,
@@ -80,6 +97,7 @@ async fn main() -> ExitCode {
         seed,
         jobs: args.jobs,
         account: args.email.zip(args.password),
+        regressions,
     };
     let report = match runner::run(options).await {
         Ok(report) => report,

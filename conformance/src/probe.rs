@@ -67,9 +67,11 @@ pub struct Env {
     pub accounts: Accounts,
     pub cases: u32,
     pub seed: u64,
+    /// Operation sequences the model replays before its random ones (`--replay`).
+    pub regressions: Vec<Vec<crate::machine::Op>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Channel {
     Cookie,
     Body,

@@ -23,6 +23,7 @@ pub struct Options {
     pub seed: u64,
     pub jobs: usize,
     pub account: Option<(String, String)>,
+    pub regressions: Vec<Vec<crate::machine::Op>>,
 }
 
 /// The longest a check may run before it counts as hung.
@@ -120,6 +121,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         accounts,
         cases: options.cases,
         seed: options.seed,
+        regressions: options.regressions.clone(),
     });
     let all = checks::all();
     let selected = select(&all, &options.filters);

@@ -63,9 +63,15 @@ fn grace(probe: &Probe) -> Result<u64, Stop> {
 pub async fn token_entropy(probe: Probe) -> Outcome {
     let user = probe.user().await?;
     let mut seen = Vec::new();
+    let mut decoded: Vec<Vec<u8>> = Vec::new();
+    let mut tokens_to_check = Vec::new();
     for channel in [Channel::Body, Channel::Cookie, Channel::Body] {
-        let tokens = probe.login(&user, channel).await?;
-        let t = tokens.refresh_token;
+        let login = probe.login(&user, channel).await?;
+        let rotated = probe.refresh(&login.refresh_token, channel).await?;
+        tokens_to_check.push((channel, login.refresh_token));
+        tokens_to_check.push((channel, rotated.refresh_token));
+    }
+    for (channel, t) in tokens_to_check {
         ensure!(
             t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
@@ -86,10 +92,27 @@ pub async fn token_entropy(probe: Probe) -> Outcome {
             Jws::parse(&t).is_err(),
             "the refresh token is a JWT; it must be opaque"
         );
-        ensure!(!seen.contains(&t), "two logins got the same refresh token");
+        ensure!(!seen.contains(&t), "two tokens are the same");
         seen.push(t);
+        decoded.push(bytes);
+    }
+    if let Some(position) = constant_byte_position(&decoded) {
+        return Err(fail(format!(
+            "byte {position} is the same in all {} refresh tokens (logins and rotations): part of each token is not random",
+            decoded.len()
+        )));
     }
     Ok(())
+}
+
+/// The first byte position that holds the same value in every token (random tokens of 6 or
+/// more essentially never share one: 256^-5 per position).
+pub(crate) fn constant_byte_position(tokens: &[Vec<u8>]) -> Option<usize> {
+    let shortest = tokens.iter().map(Vec::len).min()?;
+    if tokens.len() < 2 {
+        return None;
+    }
+    (0..shortest).find(|&i| tokens.iter().all(|t| t[i] == tokens[0][i]))
 }
 
 pub async fn rotation_new_pair(probe: Probe) -> Outcome {
@@ -622,4 +645,20 @@ pub async fn strict_body(probe: Probe) -> Outcome {
             other => other,
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_prefix_or_counter_byte_is_found() {
+        let random = vec![vec![1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]];
+        assert_eq!(constant_byte_position(&random), None);
+        let with_version_byte = vec![vec![9, 2, 3], vec![9, 5, 6], vec![9, 8, 1]];
+        assert_eq!(constant_byte_position(&with_version_byte), Some(0));
+        let with_zero_tail = vec![vec![1, 2, 0], vec![4, 5, 0]];
+        assert_eq!(constant_byte_position(&with_zero_tail), Some(2));
+        assert_eq!(constant_byte_position(&[vec![1]]), None);
+    }
 }
