@@ -246,7 +246,8 @@ pub struct Settings {
     )]
     pub db_max_connections: u32,
 
-    /// Bound on connecting to the database and on each statement.
+    /// Bound on connecting to the database and on each statement; every
+    /// request is answered (503 at worst) within twice this.
     #[arg(long, env = "BATON_DB_TIMEOUT", default_value = "5s", value_parser = positive_duration, global = true)]
     pub db_timeout: Duration,
 

@@ -202,6 +202,7 @@ impl Application {
                 audience: settings.audience.clone(),
                 policy,
                 trusted_client_ip_header: settings.trusted_client_ip_header.clone(),
+                request_timeout: settings.db_timeout * 2,
             }),
             throttle,
             clock: clock.clone(),

@@ -77,6 +77,7 @@ mod tests {
                 reuse_grace: Duration::from_secs(10),
             },
             trusted_client_ip_header: None,
+            request_timeout: Duration::from_secs(10),
         }
     }
 

@@ -166,3 +166,25 @@ pub async fn no_store<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<R
     }
     Ok(response)
 }
+
+/// Bounds every request: a database that stops answering mid-query (a cut
+/// network, not a refused connection) must give a 503, not a hang. Dropping
+/// the handler's future rolls back its transaction.
+pub async fn deadline<E: Endpoint>(
+    next: Arc<E>,
+    req: Request,
+    limit: std::time::Duration,
+) -> poem::Result<Response> {
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(result) => result.map(IntoResponse::into_response),
+        Err(_) => {
+            tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");
+            Err(ApiError::Domain(crate::domain::AuthError::Storage(
+                crate::storage::StorageError::Unavailable(sea_orm::DbErr::Custom(
+                    "the request did not complete in time".to_owned(),
+                )),
+            ))
+            .into())
+        }
+    }
+}

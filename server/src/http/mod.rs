@@ -33,7 +33,7 @@ use self::auth::AuthApi;
 use self::discovery::DiscoveryApi;
 use self::error::ApiError;
 use self::health::HealthApi;
-use self::middleware::{FallbackFuture, limit_body, log_requests, no_store, problems};
+use self::middleware::{FallbackFuture, deadline, limit_body, log_requests, no_store, problems};
 use self::sessions::SessionsApi;
 use self::state::AppState;
 
@@ -95,6 +95,7 @@ const NO_APP_PAGE: &str = r#"<!doctype html>
 
 /// The whole application: API, documents, web app, and the middleware.
 pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
+    let request_timeout = state.settings.request_timeout;
     let service = api_service();
     let document = openapi_document();
     let docs_html = service.scalar_html().replace(&service.spec(), &document);
@@ -144,6 +145,7 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
             })),
         )
         .around(no_store)
+        .around(move |next, req| deadline(next, req, request_timeout))
         .around(limit_body)
         .data(state)
         .around(move |next, req| problems(next, req, Some(fallback.clone())))

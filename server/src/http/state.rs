@@ -19,6 +19,8 @@ pub struct HttpSettings {
     pub audience: String,
     pub policy: SessionPolicy,
     pub trusted_client_ip_header: Option<String>,
+    /// Every request is answered within this (503 beyond it).
+    pub request_timeout: std::time::Duration,
 }
 
 /// Everything a handler can reach, installed on the app as request data.

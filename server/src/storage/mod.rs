@@ -10,7 +10,7 @@ pub mod users;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 use sea_orm_migration::MigratorTrait;
 
 /// Why a storage call failed, in the terms the layers above care about.
@@ -148,13 +148,6 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<DatabaseConne
         opts.options([("statement_timeout", statement_ms.to_string())])
     });
     let db = Database::connect(options).await?;
-    if db.get_database_backend() == sea_orm::DbBackend::MySql {
-        // Per-session statement limit (MariaDB syntax first, then MySQL's).
-        let secs = settings.statement_timeout.as_secs_f64();
-        let _ = db
-            .execute_unprepared(&format!("SET SESSION max_statement_time = {secs}"))
-            .await;
-    }
     Ok(db)
 }
 
