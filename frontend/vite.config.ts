@@ -4,7 +4,7 @@ import react from '@vitejs/plugin-react';
 // The Rust server (`baton serve`, default 127.0.0.1:8080). Override with BATON_API.
 const api = process.env['BATON_API'] ?? 'http://127.0.0.1:8080';
 const devHost = '127.0.0.1';
-const devPort = 5173;
+const devPort = Number(process.env['BATON_DEV_PORT'] ?? 5173);
 const devOrigin = `http://${devHost}:${devPort}`;
 
 // The server answers cookie-authenticated requests (refresh, logout) from a foreign Origin with

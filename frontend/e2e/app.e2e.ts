@@ -1,7 +1,7 @@
 // End-to-end: the built app served by the real Rust server, driven in headless Chromium.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { accessibilityViolations, launchChromium, resetScreenshots, screenshot as save, startServer, track, type RunningServer, type Tracked } from './harness';
+import { accessibilityViolations, launchChromium, screenshot as save, startServer, track, type RunningServer, type Tracked } from './harness';
 
 const EXPIRED = 'Your session has expired. Please log in again.';
 const COOKIE = '__Secure-baton_refresh';
@@ -67,7 +67,6 @@ async function refreshCookie(context: BrowserContext) {
 }
 
 beforeAll(async () => {
-  await resetScreenshots();
   const started = await startServer();
   server = started;
   origin = started.origin;

@@ -169,18 +169,18 @@ export function track(page: Page, allow: readonly number[] = []): Tracked {
   };
 }
 
-let shot = 0;
 /** Removes the screenshots of an earlier run, so the folder shows this run only. */
 export async function resetScreenshots(): Promise<void> {
   await mkdir(artifacts, { recursive: true });
   for (const f of await readdir(artifacts)) if (f.endsWith('.png')) await rm(join(artifacts, f));
-  shot = 0;
 }
 
-/** Saves a full-page screenshot under e2e-artifacts/ and prints its path. */
+/** Saves a full-page screenshot under e2e-artifacts/ (numbered in the order taken across the
+ *  run's files) and prints its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   await mkdir(artifacts, { recursive: true });
-  const path = join(artifacts, `${String(++shot).padStart(2, '0')}-${name}.png`);
+  const taken = (await readdir(artifacts)).filter((f) => f.endsWith('.png')).length;
+  const path = join(artifacts, `${String(taken + 1).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path, fullPage: true });
   console.log(`screenshot: ${path}`);
   return path;
