@@ -49,7 +49,7 @@ impl Server {
                 let rest = &l[start..];
                 Some(
                     rest[..rest
-                        .find(|c: char| c == ' ' || c == '"')
+                        .find([' ', '"'])
                         .unwrap_or(rest.len())]
                         .to_owned(),
                 )
