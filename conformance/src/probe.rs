@@ -135,10 +135,19 @@ impl Probe {
         Ok(self.config()?.refresh_cookie.name.clone())
     }
 
+    /// Sends a request. A 429 stops the check: throttling is a deployment policy that a test
+    /// rig must turn off or relax, and no check expects it.
     pub async fn send(&self, req: Req) -> Result<Reply, Stop> {
-        http::send(&self.env.instances, &self.recorder, req)
+        let what = format!("{} {}", req.method, req.path);
+        let reply = http::send(&self.env.instances, &self.recorder, req)
             .await
-            .map_err(|e| fail(format!("request failed: {e}")))
+            .map_err(|e| fail(format!("request failed: {e}")))?;
+        if reply.status == 429 {
+            return Err(fail(format!(
+                "{what} was throttled (429): turn rate limiting off or relax it for the test rig (BATON_RATE_LIMITS=off)"
+            )));
+        }
+        Ok(reply)
     }
 
     /// A fresh user: registered when registration is open, else the given account.

@@ -389,6 +389,56 @@ pub async fn login_wrong_credentials(probe: Probe) -> Outcome {
     Ok(())
 }
 
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Whether an unknown email is answered so much faster than a wrong password that the time
+/// tells which emails exist: under a quarter of the time and more than 20 ms quicker.
+pub(crate) fn timing_reveals_accounts(unknown_email: f64, wrong_password: f64) -> bool {
+    unknown_email < wrong_password * 0.25 && wrong_password - unknown_email > 0.020
+}
+
+pub async fn login_timing(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let reply = probe
+            .send(
+                Req::post("/auth/login")
+                    .json(&json!({"email": fresh_email(), "password": user.password})),
+            )
+            .await?;
+        ensure!(
+            reply.status == 401,
+            "an unknown email: expected 401, got {}",
+            reply.summary()
+        );
+        unknown.push(reply.received_at - reply.sent_at);
+        let reply = probe
+            .send(
+                Req::post("/auth/login")
+                    .json(&json!({"email": user.email, "password": format!("{}x", user.password)})),
+            )
+            .await?;
+        ensure!(
+            reply.status == 401,
+            "a wrong password: expected 401, got {}",
+            reply.summary()
+        );
+        wrong.push(reply.received_at - reply.sent_at);
+    }
+    let (unknown, wrong) = (median(unknown), median(wrong));
+    ensure!(
+        !timing_reveals_accounts(unknown, wrong),
+        "an unknown email is answered in {:.0} ms, a wrong password in {:.0} ms (medians of 5): the time tells which emails exist (verify a dummy hash for unknown emails)",
+        unknown * 1000.0,
+        wrong * 1000.0
+    );
+    Ok(())
+}
+
 pub async fn login_email_any_case(probe: Probe) -> Outcome {
     let mut user = probe.user().await?;
     user.email = user.email.to_uppercase();
@@ -401,4 +451,34 @@ pub(crate) async fn access_token(probe: &Probe) -> Result<(String, Jws), crate::
     let tokens = probe.login(&user, Channel::Body).await?;
     let jws = Jws::parse(&tokens.access_token).map_err(fail)?;
     Ok((tokens.access_token, jws))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_clearly_faster_unknown_email_is_flagged() {
+        assert!(timing_reveals_accounts(0.002, 0.080));
+        assert!(!timing_reveals_accounts(0.060, 0.080));
+        // Both fast (a cheap hash): a big ratio but no useful difference.
+        assert!(!timing_reveals_accounts(0.001, 0.010));
+        assert!(!timing_reveals_accounts(0.090, 0.080));
+    }
+
+    #[test]
+    fn median_takes_the_middle_sample() {
+        assert_eq!(median(vec![5.0, 1.0, 3.0]), 3.0);
+    }
+
+    #[test]
+    fn rfc3339_utc_is_required() {
+        assert!(is_rfc3339_utc(Some(&json!(
+            "2026-11-27T13:53:01.530+00:00"
+        ))));
+        assert!(is_rfc3339_utc(Some(&json!("2026-11-27T13:53:01Z"))));
+        assert!(!is_rfc3339_utc(Some(&json!("2026-11-27T14:53:01+01:00"))));
+        assert!(!is_rfc3339_utc(Some(&json!("27/11/2026"))));
+        assert!(!is_rfc3339_utc(None));
+    }
 }

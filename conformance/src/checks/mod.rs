@@ -120,6 +120,12 @@ pub fn all() -> Vec<Check> {
             "401 wrong credentials, same body and comparable time for an unknown email and a wrong password"
         ),
         check!(
+            "login/timing-unknown-email",
+            endpoints::login_timing,
+            "log in 5 times each with an unknown email and with a wrong password, interleaved, and compare the median times",
+            "401 wrong credentials, same body and comparable time for an unknown email and a wrong password"
+        ),
+        check!(
             "login/email-any-case",
             endpoints::login_email_any_case,
             "register in lower case, log in with the email in upper case",

@@ -17,6 +17,14 @@ fn sid(tokens: &Tokens) -> Result<String, Stop> {
         .ok_or_else(|| fail("the access token has no sid"))
 }
 
+/// Whether the access token's `exp` had passed at `at` (local clock).
+fn token_expired_by(access_token: &str, at: f64) -> bool {
+    Jws::parse(access_token)
+        .ok()
+        .and_then(|j| j.claim_i64("exp"))
+        .is_some_and(|exp| (exp as f64) < at)
+}
+
 fn logout_with(probe: &Probe, token: Option<&str>, channel: Channel) -> Result<Req, Stop> {
     Ok(match (token, channel) {
         (None, _) => Req::post("/auth/logout"),
@@ -223,11 +231,13 @@ pub async fn list(probe: Probe) -> Outcome {
         "logout: expected 204, got {}",
         logout.summary()
     );
-    let after = listed(
-        &probe
-            .send(Req::get("/auth/sessions").bearer(&second.access_token))
-            .await?,
-    )?;
+    let reply = probe
+        .send(Req::get("/auth/sessions").bearer(&second.access_token))
+        .await?;
+    if reply.status == 401 && token_expired_by(&second.access_token, reply.sent_at) {
+        return Ok(()); // the access token expired meanwhile: nothing more to see
+    }
+    let after = listed(&reply)?;
     ensure!(
         !after
             .iter()
@@ -380,12 +390,7 @@ pub async fn revoke_all(probe: Probe) -> Outcome {
     let reply = probe
         .send(Req::get("/auth/sessions").bearer(&second.access_token))
         .await?;
-    if reply.status == 401
-        && Jws::parse(&second.access_token)
-            .ok()
-            .and_then(|j| j.claim_i64("exp"))
-            .is_some_and(|exp| (exp as f64) < reply.sent_at)
-    {
+    if reply.status == 401 && token_expired_by(&second.access_token, reply.sent_at) {
         return Ok(()); // the access token expired meanwhile: nothing more to see
     }
     let sessions = listed(&reply)?;
