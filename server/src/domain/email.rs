@@ -24,6 +24,11 @@ impl Email {
         let Some((local, domain)) = raw.rsplit_once('@') else {
             return invalid("must contain an @");
         };
+        // Quoted local parts may hold an @ in theory; no mail system a user
+        // would register with accepts them, so exactly one @ it is.
+        if local.contains('@') {
+            return invalid("must contain exactly one @");
+        }
         if local.is_empty() || domain.is_empty() {
             return invalid("needs text before and after the @");
         }
