@@ -102,14 +102,14 @@ impl Report {
         let _ = writeln!(out, "{}", "-".repeat(id_width + 24));
         for r in &self.results {
             let note = first_line(&r.message, 90);
-            let _ = writeln!(
-                out,
+            let row = format!(
                 "{:<id_width$}  {:<6}  {:>7.2}  {}",
                 r.id,
                 r.verdict.label(),
                 r.seconds,
                 note
             );
+            let _ = writeln!(out, "{}", row.trim_end());
         }
         for (n, r) in self
             .results
