@@ -1,0 +1,194 @@
+//! Issue 7 "Database faults": a TCP proxy of the test's own sits between the
+//! server and the database; cutting it must turn every endpoint that needs
+//! the database into a prompt 503 `service_unavailable`, `/readyz` into 503
+//! while `/healthz` stays 200, and restoring it must bring the service back
+//! without a restart.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use reqwest::Response;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::support::{Proxy, ProxyMode};
+
+/// BATON_DB_TIMEOUT of the server under test (the smallest it accepts).
+const DB_TIMEOUT: Duration = Duration::from_secs(1);
+/// Every answer during an outage must come within this bound (the pool's
+/// acquire timeout is 2 × DB_TIMEOUT); a bound, not a performance figure.
+const ANSWER_BOUND: Duration = Duration::from_secs(5);
+/// Cut/restore cycles per test.
+const CYCLES: usize = 3;
+
+fn upstream(backend: Backend) -> SocketAddr {
+    match backend {
+        Backend::Postgres => "127.0.0.1:5432".parse().unwrap(),
+        Backend::MariaDb => "127.0.0.1:3306".parse().unwrap(),
+        Backend::Sqlite => unreachable!("SQLite has no network to cut"),
+    }
+}
+
+/// Starts the app with its database behind a fresh proxy.
+async fn app_behind_proxy(backend: Backend) -> Option<(TestApp, Proxy, TestDatabase)> {
+    let database = TestDatabase::create(backend).await?;
+    let proxy = Proxy::start(upstream(backend)).await;
+    let direct = upstream(backend).to_string();
+    let url = database
+        .url
+        .replace(&direct, &format!("127.0.0.1:{}", proxy.port));
+    assert_ne!(url, database.url, "the URL goes through the proxy");
+    let master = baton::domain::keys::MasterKey::generate();
+    let mut settings = test_settings(&url, &master);
+    settings.db_timeout = DB_TIMEOUT;
+    let app = TestApp::start(
+        settings,
+        backend,
+        baton::domain::ManualClock::starting_now(),
+    )
+    .await;
+    Some((app, proxy, database))
+}
+
+/// One request during the outage: its name, and how long it took.
+async fn timed(
+    name: &'static str,
+    request: impl Future<Output = Response>,
+) -> (&'static str, Duration, Response) {
+    let start = Instant::now();
+    let response = tokio::time::timeout(Duration::from_secs(30), request)
+        .await
+        .unwrap_or_else(|_| panic!("{name}: no answer at all within 30 s during the outage"));
+    (name, start.elapsed(), response)
+}
+
+async fn database_fault_cycle(backend: Backend, mode: ProxyMode) {
+    let Some((app, proxy, _database)) = app_behind_proxy(backend).await else {
+        return;
+    };
+    let user = app.new_user().await;
+    for cycle in 0..CYCLES {
+        let tokens = app.login_body(&user).await;
+        let sid = tokens.session_id();
+        assert_eq!(
+            app.get("/readyz").await.status(),
+            200,
+            "ready before the cut"
+        );
+
+        proxy.set(mode);
+        let newcomer = TestUser::random();
+        let at = tokens.access_token.as_str();
+        let results = join_all(vec![
+            Box::pin(timed(
+                "register",
+                app.register(&newcomer.email, &newcomer.password),
+            )) as std::pin::Pin<Box<dyn Future<Output = _> + Send>>,
+            Box::pin(timed("login", app.login(&user.email, &user.password))),
+            Box::pin(timed(
+                "refresh (body)",
+                app.refresh_body(&tokens.refresh_token),
+            )),
+            Box::pin(timed(
+                "refresh (cookie)",
+                app.refresh_cookie(&tokens.refresh_token),
+            )),
+            Box::pin(timed("logout", app.logout_body(&tokens.refresh_token))),
+            Box::pin(timed("me", app.me(at))),
+            Box::pin(timed("list sessions", app.sessions(at))),
+            Box::pin(timed("revoke one session", app.revoke_session(at, &sid))),
+            Box::pin(timed("revoke all sessions", app.revoke_all_sessions(at))),
+            Box::pin(timed("readyz", app.get("/readyz"))),
+        ])
+        .await;
+        for (name, took, response) in results {
+            assert!(
+                took < ANSWER_BOUND,
+                "cycle {cycle} {mode:?}: {name} took {took:?} (bound {ANSWER_BOUND:?})"
+            );
+            let status = response.status().as_u16();
+            assert_eq!(
+                status, 503,
+                "cycle {cycle} {mode:?}: {name} answered {status} while the database was cut"
+            );
+            assert_problem(response, 503, "service_unavailable").await;
+        }
+        // What needs no database keeps working.
+        assert_eq!(
+            app.get("/healthz").await.status(),
+            200,
+            "liveness is not readiness"
+        );
+        assert_eq!(app.get("/.well-known/jwks.json").await.status(), 200);
+        assert_eq!(
+            app.get("/.well-known/auth-configuration").await.status(),
+            200
+        );
+
+        proxy.set(ProxyMode::Up);
+        let recovered = recover(&app, &user).await;
+        assert!(
+            recovered.is_some(),
+            "cycle {cycle} {mode:?}: no successful login within 40 attempts after the database returned"
+        );
+        assert_eq!(app.get("/readyz").await.status(), 200, "ready again");
+        // Nothing that failed with 503 changed state: the refresh token
+        // presented during the outage was not spent, the session not revoked.
+        let r = app.refresh_body(&tokens.refresh_token).await;
+        assert_eq!(
+            r.status(),
+            200,
+            "cycle {cycle}: the token presented during the outage still refreshes"
+        );
+        assert_eq!(app.me(at).await.status(), 200);
+        assert_eq!(app.sessions(at).await.status(), 200);
+        let r = app.register(&newcomer.email, &newcomer.password).await;
+        assert_eq!(
+            r.status(),
+            201,
+            "the registration that got 503 did not happen"
+        );
+    }
+}
+
+/// Logs in until it works: at most 40 attempts, 250 ms apart.
+async fn recover(app: &TestApp, user: &TestUser) -> Option<usize> {
+    for attempt in 1..=40 {
+        let r = tokio::time::timeout(
+            ANSWER_BOUND,
+            app.post_json(
+                "/auth/login",
+                json!({"email": user.email, "password": user.password}),
+            ),
+        )
+        .await
+        .expect("an answer within the bound while recovering");
+        match r.status().as_u16() {
+            200 => return Some(attempt),
+            503 => tokio::time::sleep(Duration::from_millis(250)).await,
+            other => panic!("while recovering, login answered {other}"),
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_refused_gives_503_within_bounds_and_recovers_without_restart() {
+    database_fault_cycle(Backend::Postgres, ProxyMode::Refuse).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_partitioned_gives_503_within_bounds_and_recovers_without_restart() {
+    database_fault_cycle(Backend::Postgres, ProxyMode::Stall).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_refused_gives_503_within_bounds_and_recovers_without_restart() {
+    database_fault_cycle(Backend::MariaDb, ProxyMode::Refuse).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_partitioned_gives_503_within_bounds_and_recovers_without_restart() {
+    database_fault_cycle(Backend::MariaDb, ProxyMode::Stall).await;
+}
