@@ -458,7 +458,7 @@ export interface components {
              */
             last_used_at: string;
             /** @description As sent at the latest login or refresh. */
-            user_agent?: string;
+            user_agent: string | null;
         };
         /**
          * TokenPair

@@ -70,6 +70,9 @@ pub struct NoSigningKey;
 #[derive(Debug, Clone)]
 pub struct IssuedAccessToken {
     pub token: String,
+    /// `iat`, in whole seconds.
+    pub issued_at: Timestamp,
+    /// `exp`, in whole seconds.
     pub expires_at: Timestamp,
 }
 
@@ -109,13 +112,17 @@ impl AccessTokens {
     ) -> Result<IssuedAccessToken, NoSigningKey> {
         let key = self.keys.active().ok_or(NoSigningKey)?;
         let now = self.clock.now();
-        let expires_at = now.saturating_add(self.policy.access_ttl);
+        // Whole seconds throughout, so `exp - iat` is exactly the ttl and
+        // `expires_in` reports it as such.
+        let iat = now.as_secs();
+        let exp =
+            iat.saturating_add(i64::try_from(self.policy.access_ttl.as_secs()).unwrap_or(i64::MAX));
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: user_id.to_owned(),
-            iat: now.as_secs(),
-            exp: expires_at.as_secs(),
+            iat,
+            exp,
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session_id.to_owned(),
             nbf: None,
@@ -129,8 +136,8 @@ impl AccessTokens {
         })?;
         Ok(IssuedAccessToken {
             token,
-            // `exp` has whole seconds: report the expiry the token really has.
-            expires_at: Timestamp::from_millis(claims.exp * 1000),
+            issued_at: Timestamp::from_millis(claims.iat.saturating_mul(1000)),
+            expires_at: Timestamp::from_millis(claims.exp.saturating_mul(1000)),
         })
     }
 

@@ -83,12 +83,10 @@ enum Channel {
     Cookie,
 }
 
-fn seconds_until(state: &AppState, t: crate::domain::Timestamp) -> u64 {
-    state.clock.now().until(t).as_secs()
-}
-
 fn token_response(state: &AppState, issued: IssuedTokens, channel: Channel) -> TokenResponse {
-    let refresh_expires_in = seconds_until(state, issued.refresh_expires_at);
+    // Both lifetimes count from the moment of issue, not from "now" a few
+    // milliseconds later, so a fresh token reports its full lifetime.
+    let refresh_expires_in = issued.issued_at.until(issued.refresh_expires_at).as_secs();
     let cookie = (channel == Channel::Cookie).then(|| {
         set_refresh_cookie(
             &state.settings,
@@ -100,7 +98,11 @@ fn token_response(state: &AppState, issued: IssuedTokens, channel: Channel) -> T
     let body = TokenPair {
         access_token: issued.access.token,
         token_type: "Bearer".to_owned(),
-        expires_in: seconds_until(state, issued.access.expires_at),
+        expires_in: issued
+            .access
+            .issued_at
+            .until(issued.access.expires_at)
+            .as_secs(),
         refresh_expires_in,
         refresh_token: (channel == Channel::Body).then(|| issued.refresh.expose().to_owned()),
     };

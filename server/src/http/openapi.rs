@@ -9,7 +9,8 @@ const OPTIONAL_BODIES: [&str; 2] = ["/auth/refresh", "/auth/logout"];
 /// Finishes the generated document:
 /// - public operations say so with `security: []` instead of saying nothing;
 /// - media types are plain `application/json` (the charset is implied by RFC 8259);
-/// - refresh and logout accept an empty body (the cookie channel).
+/// - refresh and logout accept an empty body (the cookie channel);
+/// - a session's `user_agent` is required and nullable, as it is sent.
 pub fn finish(generated: &str) -> String {
     let mut doc: Value = serde_json::from_str(generated).expect("poem-openapi emits valid JSON");
     if let Some(paths) = doc["paths"].as_object_mut() {
@@ -30,6 +31,14 @@ pub fn finish(generated: &str) -> String {
         }
     }
     normalize_media_types(&mut doc);
+    // A session's user agent is always present, null when none was sent.
+    let session = &mut doc["components"]["schemas"]["Session"];
+    if let Some(required) = session["required"].as_array_mut()
+        && !required.contains(&json!("user_agent"))
+    {
+        required.push(json!("user_agent"));
+    }
+    session["properties"]["user_agent"]["nullable"] = json!(true);
     let mut text = serde_json::to_string_pretty(&doc).expect("a JSON value serializes");
     text.push('\n');
     text
@@ -100,6 +109,14 @@ mod tests {
         assert_eq!(refresh["requestBody"]["required"], false);
         assert!(refresh["requestBody"]["content"]["application/json"].is_object());
         assert!(refresh["responses"]["429"]["headers"]["Retry-After"].is_object());
+    }
+
+    #[test]
+    fn a_sessions_user_agent_is_required_and_nullable() {
+        let doc = document();
+        let session = &doc["components"]["schemas"]["Session"];
+        assert!(session["required"].as_array().unwrap().contains(&json!("user_agent")));
+        assert_eq!(session["properties"]["user_agent"]["nullable"], true);
     }
 
     #[test]

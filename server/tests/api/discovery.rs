@@ -64,7 +64,9 @@ async fn health_readiness_docs_and_the_openapi_document_are_served() {
     assert!(doc["paths"]["/auth/refresh"]["post"].is_object());
     let docs = app.get("/docs").await;
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("/auth/login"));
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("/auth/login"));
+    assert!(html.contains(r#"{"withDefaultFonts":false}"#), "no fonts from another host");
 }
 
 #[tokio::test]
