@@ -33,7 +33,9 @@ use self::auth::AuthApi;
 use self::discovery::DiscoveryApi;
 use self::error::ApiError;
 use self::health::HealthApi;
-use self::middleware::{FallbackFuture, deadline, limit_body, log_requests, no_store, problems};
+use self::middleware::{
+    FallbackFuture, deadline, limit_body, log_requests, no_store, problems, security_headers,
+};
 use self::sessions::SessionsApi;
 use self::state::AppState;
 
@@ -85,6 +87,12 @@ pub fn openapi_document() -> String {
     openapi::finish(&api_service().spec())
 }
 
+/// The web app loads only its own scripts and talks only to this origin; an
+/// injected script could otherwise read the in-memory access token.
+const APP_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'self'; object-src 'none'";
+
 const NO_APP_PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Baton</title></head>
 <body><h1>Baton session service</h1>
@@ -98,7 +106,15 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
     let request_timeout = state.settings.request_timeout;
     let service = api_service();
     let document = openapi_document();
-    let docs_html = service.scalar_html().replace(&service.spec(), &document);
+    // The reference UI gets the finished document, and no web fonts from
+    // another host (the page must work offline and leak nothing).
+    let docs_html = service
+        .scalar_html()
+        .replace(&service.spec(), &document)
+        .replace(
+            r#"id="api-reference""#,
+            r#"id="api-reference" data-configuration='{"withDefaultFonts":false}'"#,
+        );
     let spec_body = document.clone();
 
     let metrics = state.metrics.clone();
@@ -112,8 +128,14 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
             );
             Arc::new(move |req: Request| {
                 let files = files.clone();
-                Box::pin(async move { files.call(req).await.ok().map(IntoResponse::into_response) })
-                    as FallbackFuture
+                Box::pin(async move {
+                    let mut response = files.call(req).await.ok()?.into_response();
+                    response.headers_mut().insert(
+                        header::CONTENT_SECURITY_POLICY,
+                        poem::http::HeaderValue::from_static(APP_CSP),
+                    );
+                    Some(response)
+                }) as FallbackFuture
             })
         }
         None => Arc::new(|req: Request| {
@@ -155,5 +177,6 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
             )))
             .as_response()
         }))
+        .around(security_headers)
         .around(move |next, req| log_requests(next, req, metrics.clone()))
 }
