@@ -276,8 +276,15 @@ impl TestApp {
             .await
     }
 
-    pub async fn refresh_cookie_with(
+    pub async fn refresh_cookie_with(&self, refresh_token: &str, headers: HeaderMap) -> Response {
+        self.post_with_refresh_cookie("/auth/refresh", refresh_token, headers)
+            .await
+    }
+
+    /// POSTs `{}` to `path` with the refresh cookie (and any other headers).
+    async fn post_with_refresh_cookie(
         &self,
+        path: &str,
         refresh_token: &str,
         mut headers: HeaderMap,
     ) -> Response {
@@ -285,8 +292,7 @@ impl TestApp {
             "cookie",
             HeaderValue::from_str(&format!("{}={}", self.cookie_name(), refresh_token)).unwrap(),
         );
-        self.post_json_with("/auth/refresh", json!({}), headers)
-            .await
+        self.post_json_with(path, json!({}), headers).await
     }
 
     pub async fn logout_body(&self, refresh_token: &str) -> Response {
@@ -294,16 +300,8 @@ impl TestApp {
             .await
     }
 
-    pub async fn logout_cookie_with(
-        &self,
-        refresh_token: &str,
-        mut headers: HeaderMap,
-    ) -> Response {
-        headers.insert(
-            "cookie",
-            HeaderValue::from_str(&format!("{}={}", self.cookie_name(), refresh_token)).unwrap(),
-        );
-        self.post_json_with("/auth/logout", json!({}), headers)
+    pub async fn logout_cookie_with(&self, refresh_token: &str, headers: HeaderMap) -> Response {
+        self.post_with_refresh_cookie("/auth/logout", refresh_token, headers)
             .await
     }
 
