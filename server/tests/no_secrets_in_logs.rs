@@ -1,90 +1,20 @@
 //! The real `baton` binary at debug log level, driven through a whole session
 //! lifecycle: no password, token or cookie value may appear in its logs.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
+
+use common::BatonProcess;
 
 use serde_json::{Value, json};
-
-struct Server {
-    child: std::process::Child,
-    logs: Arc<Mutex<String>>,
-    address: String,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .arg("serve")
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}/baton.db", dir.display()),
-            )
-            .env("BATON_BIND", "127.0.0.1:0")
-            .env("BATON_MASTER_KEY_FILE", dir.join("master.key"))
-            .env("BATON_RATE_LIMITS", "off")
-            .env("BATON_LOG_FORMAT", "json")
-            .env("RUST_LOG", "debug")
-            .env_remove("BATON_MASTER_KEY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the baton binary starts");
-        let logs = Arc::new(Mutex::new(String::new()));
-        let sink = logs.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut all = sink.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let address = loop {
-            let found = logs.lock().unwrap().lines().find_map(|l| {
-                let start = l.find("listening on http://")? + "listening on ".len();
-                let rest = &l[start..];
-                Some(
-                    rest[..rest
-                        .find([' ', '"'])
-                        .unwrap_or(rest.len())]
-                        .to_owned(),
-                )
-            });
-            if let Some(a) = found {
-                break a;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start:\n{}",
-                logs.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Server {
-            child,
-            logs,
-            address,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn no_password_token_or_cookie_value_reaches_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = BatonProcess::start(dir.path(), &[]);
     let http = reqwest::Client::new();
-    let url = |p: &str| format!("{}{p}", server.address);
+    let url = |p: &str| server.url(p);
     let (email, password) = ("logcheck@example.test", "s3cret-Passw0rd-for-logs");
 
     let r = http
