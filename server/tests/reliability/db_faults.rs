@@ -192,3 +192,41 @@ async fn mariadb_refused_gives_503_within_bounds_and_recovers_without_restart() 
 async fn mariadb_partitioned_gives_503_within_bounds_and_recovers_without_restart() {
     database_fault_cycle(Backend::MariaDb, ProxyMode::Stall).await;
 }
+
+/// BATON_DB_TIMEOUT bounds every statement on every pooled connection, not
+/// only on the one that happened to run the session setup: several slow
+/// statements at once must all be cut at the bound.
+async fn every_pooled_connection_has_the_statement_timeout(backend: Backend, sleep_sql: &str) {
+    use sea_orm::ConnectionTrait as _;
+    let Some(app) = spawn_app_with(backend, |s| s.db_timeout = DB_TIMEOUT).await else {
+        return;
+    };
+    let slow = (0..4).map(|_| async {
+        let start = Instant::now();
+        let result = tokio::time::timeout(
+            Duration::from_secs(20),
+            app.db.execute_unprepared(sleep_sql),
+        )
+        .await;
+        (start.elapsed(), result.is_ok())
+    });
+    let runs = join_all(slow).await;
+    let bound = DB_TIMEOUT + Duration::from_secs(2);
+    assert!(
+        runs.iter()
+            .all(|(took, finished)| *finished && *took < bound),
+        "{backend:?}: 4 concurrent slow statements ran {:?}; BATON_DB_TIMEOUT is {DB_TIMEOUT:?}",
+        runs.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_statements_are_cut_at_the_db_timeout_on_every_connection() {
+    every_pooled_connection_has_the_statement_timeout(Backend::Postgres, "SELECT pg_sleep(8)")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_statements_are_cut_at_the_db_timeout_on_every_connection() {
+    every_pooled_connection_has_the_statement_timeout(Backend::MariaDb, "SELECT SLEEP(8)").await;
+}
