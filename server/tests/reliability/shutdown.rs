@@ -142,3 +142,32 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
 async fn sigint_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
     in_flight_requests_finish_and_the_process_exits_0("INT").await;
 }
+
+/// The 10 s bound holds even against a request that never finishes (here a
+/// body that never arrives): the process still exits 0, soon after the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_within_its_bound_even_when_a_request_never_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/baton.db", dir.path().display());
+    let mut server = ServerProcess::start(&ProcessConfig::new(&url)).await;
+    let mut stuck = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    stuck
+        .write_all(
+            b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"email\":",
+        )
+        .await
+        .unwrap();
+    // Let the server start on the request before the signal.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = Instant::now();
+    server.signal("TERM");
+    let status = server
+        .wait_exit(EXIT_BOUND)
+        .await
+        .expect("exits within the bound despite the stuck request");
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "log:\n{}", server.log());
+    assert!(took < EXIT_BOUND, "took {took:?}");
+    drop(stuck);
+}
