@@ -112,6 +112,16 @@ async fn database_fault_cycle(backend: Backend, mode: ProxyMode) {
                 status, 503,
                 "cycle {cycle} {mode:?}: {name} answered {status} while the database was cut"
             );
+            // The document declares Retry-After (whole seconds) on every 503.
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            assert!(
+                retry_after.is_some(),
+                "cycle {cycle} {mode:?}: {name}: a 503 without a numeric Retry-After"
+            );
             assert_problem(response, 503, "service_unavailable").await;
         }
         // What needs no database keeps working.
@@ -229,4 +239,112 @@ async fn postgres_statements_are_cut_at_the_db_timeout_on_every_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mariadb_statements_are_cut_at_the_db_timeout_on_every_connection() {
     every_pooled_connection_has_the_statement_timeout(Backend::MariaDb, "SELECT SLEEP(8)").await;
+}
+
+/// What one family saw while the database was cut under it.
+struct Interrupted {
+    session_id: String,
+    /// The token of the refresh that got no 200 (503, or no answer in time).
+    pending: String,
+    /// How long that last answer took, and its status (None: none in 30 s).
+    last: (Duration, Option<u16>),
+    refreshes: usize,
+}
+
+/// Families refresh in a loop while the database is cut under them: every
+/// request in flight at the cut must still be answered within the bound, and
+/// a refresh that failed with 503 must be safe to retry with the same token
+/// once the database is back (within the grace it converges on the same
+/// successor even if its commit went through and only the answer was lost).
+async fn refreshes_cut_mid_flight(backend: Backend, mode: ProxyMode) {
+    const FAMILIES: usize = 12;
+    let Some((app, proxy, _database)) = app_behind_proxy(backend).await else {
+        return;
+    };
+    let user = app.new_user().await;
+    let mut workers = Vec::new();
+    for _ in 0..FAMILIES {
+        let tokens = app.login_body(&user).await;
+        let client = app.client.clone();
+        let url = app.url("/auth/refresh");
+        workers.push(tokio::spawn(async move {
+            let mut family = Interrupted {
+                session_id: tokens.session_id(),
+                pending: tokens.refresh_token,
+                last: (Duration::ZERO, None),
+                refreshes: 0,
+            };
+            loop {
+                let start = Instant::now();
+                let sent = client
+                    .post(&url)
+                    .json(&json!({"refresh_token": family.pending}))
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await;
+                let took = start.elapsed();
+                let Ok(r) = sent else {
+                    family.last = (took, None);
+                    return family;
+                };
+                let status = r.status().as_u16();
+                if status != 200 {
+                    family.last = (took, Some(status));
+                    return family;
+                }
+                let body: serde_json::Value = r.json().await.unwrap();
+                family.pending = body["refresh_token"].as_str().unwrap().to_owned();
+                family.refreshes += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    proxy.set(mode);
+    let families: Vec<Interrupted> = join_all(workers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    proxy.set(ProxyMode::Up);
+    for f in &families {
+        let (took, status) = f.last;
+        assert_eq!(
+            status,
+            Some(503),
+            "{mode:?}: a refresh in flight at the cut answered {status:?} after {took:?}"
+        );
+        assert!(took < ANSWER_BOUND, "{mode:?}: answered after {took:?}");
+    }
+    assert!(recover(&app, &user).await.is_some(), "recovers");
+    let now = app.clock_now_millis();
+    let db = &app.db;
+    let violations = crate::support::refresh_token_invariants(db, now).await;
+    assert!(violations.is_empty(), "{violations:#?}");
+    for f in &families {
+        let r = app.refresh_body(&f.pending).await;
+        assert_eq!(
+            r.status(),
+            200,
+            "{mode:?}: retrying the refresh that got 503 (after {} good ones)",
+            f.refreshes
+        );
+        assert_eq!(app.live_tokens_in(&f.session_id).await, 1);
+    }
+    let total: usize = families.iter().map(|f| f.refreshes).sum();
+    eprintln!("{backend:?} {mode:?}: {total} refreshes before the cut, {FAMILIES} interrupted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_refused_mid_refresh_answers_503_in_bounds_and_the_refresh_can_be_retried() {
+    refreshes_cut_mid_flight(Backend::Postgres, ProxyMode::Refuse).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_partitioned_mid_refresh_answers_503_in_bounds_and_the_refresh_can_be_retried() {
+    refreshes_cut_mid_flight(Backend::Postgres, ProxyMode::Stall).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_partitioned_mid_refresh_answers_503_in_bounds_and_the_refresh_can_be_retried() {
+    refreshes_cut_mid_flight(Backend::MariaDb, ProxyMode::Stall).await;
 }
