@@ -172,7 +172,7 @@ fn refusal_code(body: &Value) -> &str {
     body["code"].as_str().unwrap_or_default()
 }
 
-async fn kill_9_during_refreshes(backend: Backend, grace: Duration) {
+async fn kill_9_during_refreshes(backend: Backend, grace: Duration, rounds: usize) {
     let Some(database) = TestDatabase::create(backend).await else {
         return;
     };
@@ -196,7 +196,7 @@ async fn kill_9_during_refreshes(backend: Backend, grace: Duration) {
     }
     let db = sea_orm::Database::connect(&database.url).await.unwrap();
     let mut total_refreshes = 0;
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let mut families = Vec::new();
         for user in &users {
             for _ in 0..FAMILIES_PER_USER {
@@ -315,32 +315,43 @@ async fn kill_9_during_refreshes(backend: Backend, grace: Duration) {
         );
     }
     eprintln!(
-        "{backend:?} grace {grace:?}: {ROUNDS} kills, {total_refreshes} refreshes; invariants held"
+        "{backend:?} grace {grace:?}: {rounds} kills, {total_refreshes} refreshes; invariants held"
     );
     let _ = db.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_kill_9_during_refreshes_keeps_every_invariant_with_no_grace() {
-    kill_9_during_refreshes(Backend::Sqlite, Duration::ZERO).await;
+    kill_9_during_refreshes(Backend::Sqlite, Duration::ZERO, ROUNDS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_kill_9_during_refreshes_keeps_every_invariant_with_a_grace() {
-    kill_9_during_refreshes(Backend::Sqlite, Duration::from_secs(2)).await;
+    kill_9_during_refreshes(Backend::Sqlite, Duration::from_secs(2), ROUNDS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_kill_9_during_refreshes_keeps_every_invariant_with_no_grace() {
-    kill_9_during_refreshes(Backend::Postgres, Duration::ZERO).await;
+    kill_9_during_refreshes(Backend::Postgres, Duration::ZERO, ROUNDS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_kill_9_during_refreshes_keeps_every_invariant_with_a_grace() {
-    kill_9_during_refreshes(Backend::Postgres, Duration::from_secs(2)).await;
+    kill_9_during_refreshes(Backend::Postgres, Duration::from_secs(2), ROUNDS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mariadb_kill_9_during_refreshes_keeps_every_invariant_with_no_grace() {
-    kill_9_during_refreshes(Backend::MariaDb, Duration::ZERO).await;
+    kill_9_during_refreshes(Backend::MariaDb, Duration::ZERO, ROUNDS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_kill_9_during_refreshes_keeps_every_invariant_with_a_grace() {
+    kill_9_during_refreshes(Backend::MariaDb, Duration::from_secs(2), ROUNDS).await;
+}
+
+/// The default grace (10 s): one round, since it waits out the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_kill_9_during_refreshes_keeps_every_invariant_with_the_default_grace() {
+    kill_9_during_refreshes(Backend::Sqlite, Duration::from_secs(10), 1).await;
 }
