@@ -69,6 +69,25 @@ pub struct Sessions {
 /// conditional update and the read that explains the failure.
 const ROTATION_ATTEMPTS: usize = 3;
 
+/// Runs a write transaction again when the database aborted it to break a
+/// deadlock or a stale snapshot: the operation is idempotent, the retry safe.
+async fn retry_on_conflict<T, F, Fut>(mut attempt: F) -> Result<T, StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StorageError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(StorageError::Conflict(e)) if tries < ROTATION_ATTEMPTS => {
+                tracing::debug!(error = %e, "write conflicted; retrying");
+            }
+            other => return other,
+        }
+    }
+}
+
 fn db_err(e: sea_orm::DbErr) -> AuthError {
     AuthError::Storage(StorageError::from(e))
 }
@@ -349,16 +368,7 @@ impl Sessions {
         session_id: &str,
         reason: RevokeReason,
     ) -> Result<bool, AuthError> {
-        let mut attempt = 0;
-        let revoked = loop {
-            attempt += 1;
-            match self.try_revoke_family(session_id, reason).await {
-                Err(StorageError::Conflict(e)) if attempt < ROTATION_ATTEMPTS => {
-                    tracing::debug!(error = %e, "revocation conflicted; retrying");
-                }
-                other => break other?,
-            }
-        };
+        let revoked = retry_on_conflict(|| self.try_revoke_family(session_id, reason)).await?;
         if revoked {
             tracing::info!(
                 event = "session_revoked",
@@ -437,22 +447,26 @@ impl Sessions {
 
     /// "Log out everywhere": revokes every family of the user.
     pub async fn revoke_all(&self, user_id: &str) -> Result<usize, AuthError> {
-        let now = self.clock.now().as_millis();
-        let txn = store_begin(&self.db).await?;
-        let ids = store::revoke_user_sessions(
-            &txn,
-            user_id,
-            RevokeReason::LogoutEverywhere.as_str(),
-            now,
-        )
+        let revoked = retry_on_conflict(|| async {
+            let now = self.clock.now().as_millis();
+            let txn = store_begin(&self.db).await?;
+            let n = store::revoke_user_sessions(
+                &txn,
+                user_id,
+                RevokeReason::LogoutEverywhere.as_str(),
+                now,
+            )
+            .await?;
+            txn.commit().await?;
+            Ok(n)
+        })
         .await?;
-        txn.commit().await.map_err(db_err)?;
         tracing::info!(
             event = "logout_everywhere",
             user_id = %user_id,
-            sessions = ids.len(),
+            sessions = revoked,
             "every session of the user revoked"
         );
-        Ok(ids.len())
+        Ok(usize::try_from(revoked).unwrap_or(usize::MAX))
     }
 }

@@ -115,7 +115,12 @@ mod tests {
     fn a_sessions_user_agent_is_required_and_nullable() {
         let doc = document();
         let session = &doc["components"]["schemas"]["Session"];
-        assert!(session["required"].as_array().unwrap().contains(&json!("user_agent")));
+        assert!(
+            session["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("user_agent"))
+        );
         assert_eq!(session["properties"]["user_agent"]["nullable"], true);
     }
 

@@ -62,7 +62,7 @@ fn is_unavailable(err: &DbErr) -> bool {
                     let code = db.code().unwrap_or_default();
                     matches!(
                         code.as_ref(),
-                        "57014" | "57P01" | "57P02" | "57P03" | "5" | "6" | "517"
+                        "57014" | "57P01" | "57P02" | "57P03" | "5" | "6"
                     ) || db.message().contains("max_statement_time")
                 }
                 _ => false,
@@ -78,10 +78,11 @@ fn is_conflict(err: &DbErr) -> bool {
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
             match e.as_ref() {
                 // MySQL/MariaDB deadlock (1213, SQLSTATE 40001) and lock wait
-                // timeout (1205); PostgreSQL serialization failure / deadlock.
+                // timeout (1205); PostgreSQL serialization failure / deadlock;
+                // SQLite SQLITE_BUSY_SNAPSHOT (517): a read snapshot went stale.
                 Sqlx::Database(db) => matches!(
                     db.code().unwrap_or_default().as_ref(),
-                    "40001" | "40P01" | "1213" | "1205"
+                    "40001" | "40P01" | "1213" | "1205" | "517"
                 ),
                 _ => false,
             }

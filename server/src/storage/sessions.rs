@@ -1,6 +1,6 @@
 //! Sessions (refresh-token families) and their tokens.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -139,25 +139,36 @@ async fn revoke_tokens_of<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Revokes every unrevoked family of a user; returns their ids.
+/// Revokes every unrevoked family of a user; returns how many. Both
+/// statements are writes, so on SQLite the transaction takes the write lock
+/// at its first statement and never has to upgrade a stale read snapshot.
 pub async fn revoke_user_sessions<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
     reason: &str,
     now: i64,
-) -> Result<Vec<String>, StorageError> {
-    let ids: Vec<String> = session::Entity::find()
+) -> Result<u64, StorageError> {
+    let live_sessions_of_user = Query::select()
+        .column(session::Column::Id)
+        .from(session::Entity)
+        .and_where(session::Column::UserId.eq(user_id))
+        .and_where(session::Column::RevokedAt.is_null())
+        .to_owned();
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .col_expr(refresh_token::Column::RevokeReason, Expr::value(reason))
+        .filter(refresh_token::Column::SessionId.in_subquery(live_sessions_of_user))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .col_expr(session::Column::RevokeReason, Expr::value(reason))
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null())
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    for id in &ids {
-        revoke_session(db, id, reason, now).await?;
-    }
-    Ok(ids)
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// The user's unrevoked sessions that have a live refresh token, each with

@@ -66,3 +66,37 @@ backend_test!(
         assert_eq!(app.refresh_body(&successor).await.status(), 200);
     }
 );
+
+backend_test!(concurrent_writes_of_one_user_never_fail_with_5xx, |app| {
+    let user = app.new_user().await;
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        sessions.push(app.login_body(&user).await);
+    }
+    let refreshes = sessions
+        .iter()
+        .map(|s| async { app.refresh_body(&s.refresh_token).await.status().as_u16() });
+    let revocations = (0..3).map(|_| async {
+        app.revoke_all_sessions(&sessions[0].access_token)
+            .await
+            .status()
+            .as_u16()
+    });
+    let logouts = sessions
+        .iter()
+        .map(|s| async { app.logout_body(&s.refresh_token).await.status().as_u16() });
+    let (a, b, c) = futures::join!(
+        join_all(refreshes),
+        join_all(revocations),
+        join_all(logouts)
+    );
+    let statuses: Vec<u16> = a.into_iter().chain(b).chain(c).collect();
+    assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
+    for s in &sessions {
+        assert_eq!(
+            app.live_tokens_in(&s.session_id()).await,
+            0,
+            "everything revoked"
+        );
+    }
+});
