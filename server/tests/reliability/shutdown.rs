@@ -150,7 +150,9 @@ async fn sigterm_exits_within_its_bound_even_when_a_request_never_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/baton.db", dir.path().display());
     let mut server = ServerProcess::start(&ProcessConfig::new(&url)).await;
-    let mut stuck = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut stuck = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
     stuck
         .write_all(
             b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
