@@ -148,6 +148,24 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<DatabaseConne
     options.map_sqlx_postgres_opts(move |opts| {
         opts.options([("statement_timeout", statement_ms.to_string())])
     });
+    // MariaDB/MySQL have no connect-time option for a statement limit: set
+    // it on every new pooled connection (MariaDB's variable, else MySQL's).
+    let statement_secs = settings.statement_timeout.as_secs_f64();
+    options.map_sqlx_mysql_pool_opts(move |pool| {
+        pool.after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                use sea_orm::sqlx::{AssertSqlSafe, Executor as _};
+                // Numbers we formatted ourselves: nothing to inject.
+                let mariadb = format!("SET SESSION max_statement_time = {statement_secs}");
+                if conn.execute(AssertSqlSafe(mariadb)).await.is_err() {
+                    let ms = (statement_secs * 1000.0) as u64;
+                    let mysql = format!("SET SESSION max_execution_time = {ms}");
+                    conn.execute(AssertSqlSafe(mysql)).await?;
+                }
+                Ok(())
+            })
+        })
+    });
     let db = Database::connect(options).await?;
     Ok(db)
 }
