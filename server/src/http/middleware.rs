@@ -13,6 +13,8 @@ use super::error::{ApiError, into_problem};
 
 /// RFC 9457 bodies for anything larger are refused with 413.
 pub const MAX_BODY_BYTES: usize = 65_536;
+/// Oversized bodies up to this size are drained before the 413 is sent.
+const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// Request id and one log line per request: method, path (never the query),
 /// status, latency. Headers and bodies, where tokens live, are not logged.
@@ -129,6 +131,12 @@ pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        // Read (and drop) a moderately oversized body before answering, so
+        // the client is not cut off mid-upload and actually sees the 413;
+        // anything larger is refused without reading it.
+        if declared.is_some_and(|n| n <= DRAIN_LIMIT_BYTES as u64) {
+            let _ = req.take_body().into_bytes_limit(DRAIN_LIMIT_BYTES).await;
+        }
         return Err(ApiError::PayloadTooLarge.into());
     }
     let bytes = req
