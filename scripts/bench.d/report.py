@@ -42,6 +42,15 @@ ROWS = [
 ]
 
 
+def cpu_per_request(key, runs):
+    """The server's CPU time per request (independent of other load on the
+    machine); not given for the two flood runs, which overlap."""
+    r = runs[key]
+    if "server_cpu_s" not in r or key in ("me_flood", "login_flood"):
+        return "–"
+    return f"{1e6 * r['server_cpu_s'] / max(1, r['requests']):,.0f}"
+
+
 def backend_table(b):
     out = []
     out.append(f"### {b['name']}\n")
@@ -51,8 +60,8 @@ def backend_table(b):
         f"peak RSS (VmHWM) {b['peak_rss_kib'] / 1024:.1f} MiB; "
         f"preparation {b['prepare']['sessions']} sessions in {b['prepare']['seconds']} s.\n"
     )
-    out.append("| scenario | wrk | requests/s | p50 ms | p99 ms | max ms | errors (non-2xx / socket) | load avg |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---|")
+    out.append("| scenario | wrk | requests/s | p50 ms | p99 ms | max ms | errors (non-2xx / socket) | server CPU µs/req | load avg |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for key, label in ROWS:
         r = b["runs"].get(key)
         if not r:
@@ -60,9 +69,9 @@ def backend_table(b):
         sock = r["errors_connect"] + r["errors_read"] + r["errors_write"] + r["errors_timeout"]
         out.append(
             f"| {label} | `{r['wrk']}` | {rps(r):,.0f} | {ms(r['p50_us'])} | {ms(r['p99_us'])} | "
-            f"{ms(r['max_us'])} | {r['non_2xx']} / {sock} | {r['loadavg']} |"
+            f"{ms(r['max_us'])} | {r['non_2xx']} / {sock} | {cpu_per_request(key, b['runs'])} | {r['loadavg']} |"
         )
-    out.append(f"| peak RSS (VmHWM) over all of the above | | | | | | | {b['peak_rss_kib'] / 1024:.1f} MiB |")
+    out.append(f"| peak RSS (VmHWM) over all of the above | | | | | | | | {b['peak_rss_kib'] / 1024:.1f} MiB |")
     out.append("")
     return out
 
