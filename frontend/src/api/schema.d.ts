@@ -341,7 +341,7 @@ export interface components {
              * @description `true` for non-browser clients: the refresh token comes in the body
              *     instead of the `HttpOnly` cookie. Default `false`.
              */
-            refresh_token_in_body?: boolean;
+            refresh_token_in_body?: boolean | null;
         };
         /**
          * LogoutRequest
@@ -351,7 +351,7 @@ export interface components {
          *     }
          */
         LogoutRequest: {
-            refresh_token?: string;
+            refresh_token?: string | null;
         };
         /**
          * Problem
@@ -409,7 +409,7 @@ export interface components {
          *     }
          */
         RefreshRequest: {
-            refresh_token?: string;
+            refresh_token?: string | null;
         };
         /**
          * RegisterRequest
@@ -586,11 +586,9 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
+            /** @description Not authenticated: see `code` (wrong credentials, or a refresh token that is missing, unknown, expired, reused or from a revoked session). */
             401: {
                 headers: {
-                    /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
-                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -796,11 +794,9 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`. */
+            /** @description Not authenticated: see `code` (wrong credentials, or a refresh token that is missing, unknown, expired, reused or from a revoked session). */
             401: {
                 headers: {
-                    /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
-                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -7,7 +7,12 @@ use super::AuthError;
 pub struct Email(String);
 
 /// RFC 5321 caps a forward path at 256 octets, so an address at 254.
-const MAX_LEN: usize = 254;
+pub const MAX_LEN: usize = 254;
+
+/// The same rules as `Email::parse`, as a JSON Schema pattern for the
+/// OpenAPI document: one `@`, no spaces or control characters, a domain of
+/// non-empty dot-separated labels.
+pub const PATTERN: &str = r"^[^@\s\x00-\x1f\x7f-\x9f\ufeff]+@[^@\s\x00-\x1f\x7f-\x9f\ufeff.]+(\.[^@\s\x00-\x1f\x7f-\x9f\ufeff.]+)*$";
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, AuthError> {
@@ -18,7 +23,11 @@ impl Email {
         if raw.len() > MAX_LEN {
             return invalid("must be at most 254 bytes long");
         }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // U+FEFF counts as a space in ECMAScript's \s, so in the schema's pattern too.
+        if raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+        {
             return invalid("must not contain spaces or control characters");
         }
         let Some((local, domain)) = raw.rsplit_once('@') else {

@@ -74,7 +74,7 @@ problem_responses!(RegisterError: 403, 409, 413, 415, 422, 429, 503);
 problem_responses!(LoginError: 401, 413, 415, 422, 429, 503);
 problem_responses!(RefreshError: 401, 403, 413, 415, 422, 429, 503);
 problem_responses!(LogoutError: 403, 413, 415, 422, 503);
-problem_responses!(MeError: 401, 503);
+problem_responses!(MeError(bearer): 401, 503);
 
 /// Where a refresh token came from; the answer goes back the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,8 @@ const OPTIONAL_BODIES: [&str; 2] = ["/auth/refresh", "/auth/logout"];
 /// - public operations say so with `security: []` instead of saying nothing;
 /// - media types are plain `application/json` (the charset is implied by RFC 8259);
 /// - refresh and logout accept an empty body (the cookie channel);
-/// - a session's `user_agent` is required and nullable, as it is sent.
+/// - a session's `user_agent` is required and nullable, as it is sent;
+/// - request schemas state the rules the domain enforces.
 pub fn finish(generated: &str) -> String {
     let mut doc: Value = serde_json::from_str(generated).expect("poem-openapi emits valid JSON");
     if let Some(paths) = doc["paths"].as_object_mut() {
@@ -31,6 +32,7 @@ pub fn finish(generated: &str) -> String {
         }
     }
     normalize_media_types(&mut doc);
+    constrain_request_bodies(&mut doc);
     // A session's user agent is always present, null when none was sent.
     let session = &mut doc["components"]["schemas"]["Session"];
     if let Some(required) = session["required"].as_array_mut()
@@ -42,6 +44,36 @@ pub fn finish(generated: &str) -> String {
     let mut text = serde_json::to_string_pretty(&doc).expect("a JSON value serializes");
     text.push('\n');
     text
+}
+
+/// The request rules the domain enforces, stated in the schemas so that
+/// generated clients and fuzzers know them: optional fields may be `null`
+/// (the same as absent); a new password is 8..=128 characters (JSON Schema
+/// counts code points, as the server does); an email has one `@` and a
+/// domain of dot-separated labels, without spaces or control characters.
+fn constrain_request_bodies(doc: &mut Value) {
+    let schemas = &mut doc["components"]["schemas"];
+    for name in [
+        "RegisterRequest",
+        "LoginRequest",
+        "RefreshRequest",
+        "LogoutRequest",
+    ] {
+        let schema = &mut schemas[name];
+        let required: Vec<Value> = schema["required"].as_array().cloned().unwrap_or_default();
+        if let Some(properties) = schema["properties"].as_object_mut() {
+            for (field, property) in properties.iter_mut() {
+                if !required.contains(&json!(field)) {
+                    property["nullable"] = json!(true);
+                }
+            }
+        }
+    }
+    let register = &mut schemas["RegisterRequest"]["properties"];
+    register["password"]["minLength"] = json!(crate::domain::password::MIN_LEN);
+    register["password"]["maxLength"] = json!(crate::domain::password::MAX_LEN);
+    register["email"]["maxLength"] = json!(crate::domain::email::MAX_LEN);
+    register["email"]["pattern"] = json!(crate::domain::email::PATTERN);
 }
 
 fn normalize_media_types(value: &mut Value) {
@@ -122,6 +154,26 @@ mod tests {
                 .contains(&json!("user_agent"))
         );
         assert_eq!(session["properties"]["user_agent"]["nullable"], true);
+    }
+
+    #[test]
+    fn only_access_token_401s_document_a_challenge() {
+        let doc = document();
+        let login = &doc["paths"]["/auth/login"]["post"]["responses"]["401"];
+        assert!(login.get("headers").is_none());
+        let sessions = &doc["paths"]["/auth/sessions"]["get"]["responses"]["401"];
+        assert!(sessions["headers"]["WWW-Authenticate"].is_object());
+    }
+
+    #[test]
+    fn request_schemas_state_the_domain_rules() {
+        let doc = document();
+        let register = &doc["components"]["schemas"]["RegisterRequest"]["properties"];
+        assert_eq!(register["password"]["minLength"], 8);
+        assert_eq!(register["password"]["maxLength"], 128);
+        assert!(register["email"]["pattern"].is_string());
+        let refresh = &doc["components"]["schemas"]["RefreshRequest"]["properties"];
+        assert_eq!(refresh["refresh_token"]["nullable"], true);
     }
 
     #[test]

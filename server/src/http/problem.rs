@@ -135,10 +135,16 @@ fn header(name: &str, description: &str) -> MetaHeader {
     }
 }
 
-/// The OpenAPI description of one problem response.
-pub fn problem_response_meta(status: u16) -> MetaResponse {
+/// The OpenAPI description of one problem response; `bearer` marks the 401
+/// of an access-token check, which carries a `WWW-Authenticate` challenge.
+pub fn problem_response_meta(status: u16, bearer: bool) -> MetaResponse {
     let (description, headers) = match status {
         400 => ("Bad request.", vec![]),
+        401 if !bearer => (
+            "Not authenticated: see `code` (wrong credentials, or a refresh token that is \
+             missing, unknown, expired, reused or from a revoked session).",
+            vec![],
+        ),
         401 => (
             "Not authenticated. For access tokens, `WWW-Authenticate: Bearer` says why \
              (RFC 6750); `code` is `missing_token`, `invalid_token` or `token_expired`.",
@@ -192,9 +198,16 @@ pub fn register_problem(registry: &mut Registry) {
 
 /// Declares an operation's error type: a newtype over `ApiError` whose
 /// OpenAPI description lists exactly the problem statuses it can answer.
+/// `Name(bearer): ...` is for operations behind an access token, whose 401
+/// carries the `WWW-Authenticate: Bearer` challenge.
 macro_rules! problem_responses {
-    ($(#[$doc:meta])* $name:ident: $($status:literal),+ $(,)?) => {
-        $(#[$doc])*
+    ($name:ident(bearer): $($status:literal),+ $(,)?) => {
+        $crate::http::problem::problem_responses!(@define $name, true, $($status),+);
+    };
+    ($name:ident: $($status:literal),+ $(,)?) => {
+        $crate::http::problem::problem_responses!(@define $name, false, $($status),+);
+    };
+    (@define $name:ident, $bearer:expr, $($status:literal),+) => {
         #[derive(Debug)]
         pub struct $name(pub $crate::http::error::ApiError);
 
@@ -219,7 +232,9 @@ macro_rules! problem_responses {
         impl poem_openapi::ApiResponse for $name {
             fn meta() -> poem_openapi::registry::MetaResponses {
                 poem_openapi::registry::MetaResponses {
-                    responses: vec![$($crate::http::problem::problem_response_meta($status)),+],
+                    responses: vec![
+                        $($crate::http::problem::problem_response_meta($status, $bearer)),+
+                    ],
                 }
             }
 

@@ -26,9 +26,9 @@ pub enum RevokedResponse {
     NoContent,
 }
 
-problem_responses!(ListError: 401, 503);
-problem_responses!(RevokeOneError: 401, 404, 503);
-problem_responses!(RevokeAllError: 401, 503);
+problem_responses!(ListError(bearer): 401, 503);
+problem_responses!(RevokeOneError(bearer): 401, 404, 503);
+problem_responses!(RevokeAllError(bearer): 401, 503);
 
 #[OpenApi(tag = "ApiTags::Sessions")]
 impl SessionsApi {
