@@ -9,6 +9,8 @@ use poem::http::{HeaderValue, Method, header};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
+use poem::error::ResponseError as _;
+
 use super::error::{ApiError, into_problem};
 
 /// RFC 9457 bodies for anything larger are refused with 413.
@@ -89,7 +91,8 @@ pub async fn problems<E: Endpoint>(
             req.headers().clone(),
         )
     });
-    let path_is_api = is_api_path(req.uri().path());
+    let path = req.uri().path().to_owned();
+    let path_is_api = is_api_path(&path);
     match next.call(req).await {
         Ok(response) => Ok(response.into_response()),
         Err(err) => {
@@ -103,9 +106,66 @@ pub async fn problems<E: Endpoint>(
                     return Ok(response);
                 }
             }
-            Ok(into_problem(err, authorization.as_deref()))
+            let mut response = into_problem(err, authorization.as_deref());
+            if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+                && let Some(allow) = allowed_methods(&path)
+                && let Ok(value) = HeaderValue::from_str(&allow)
+            {
+                // RFC 9110 §15.5.6: a 405 lists the methods the resource has.
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            Ok(response)
         }
     }
+}
+
+/// The methods a path supports, from the OpenAPI document (plus the routes
+/// outside it), e.g. `"DELETE, GET"` for `/auth/sessions`.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        let doc: serde_json::Value =
+            serde_json::from_str(&super::openapi_document()).unwrap_or_default();
+        let mut routes: Vec<(Vec<String>, Vec<String>)> = doc["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(template, ops)| {
+                        let segments = template.split('/').map(str::to_owned).collect();
+                        let methods = ops
+                            .as_object()
+                            .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for extra in ["/openapi.json", "/docs", "/metrics"] {
+            routes.push((
+                extra.split('/').map(str::to_owned).collect(),
+                vec!["GET".to_owned()],
+            ));
+        }
+        routes
+    });
+    let wanted: Vec<&str> = path.split('/').collect();
+    routes
+        .iter()
+        .find(|(segments, _)| {
+            segments.len() == wanted.len()
+                && segments
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
+        })
+        .map(|(_, methods)| {
+            let mut methods = methods.clone();
+            methods.sort();
+            methods.join(", ")
+        })
 }
 
 pub type FallbackFuture =
@@ -136,8 +196,14 @@ pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
         // anything larger is refused without reading it.
         if declared.is_some_and(|n| n <= DRAIN_LIMIT_BYTES as u64) {
             let _ = req.take_body().into_bytes_limit(DRAIN_LIMIT_BYTES).await;
+            return Err(ApiError::PayloadTooLarge.into());
         }
-        return Err(ApiError::PayloadTooLarge.into());
+        // The unread body makes the connection unusable: say so (RFC 9112 §9.6).
+        let mut response = ApiError::PayloadTooLarge.as_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(response);
     }
     let bytes = req
         .take_body()
@@ -212,4 +278,24 @@ pub async fn security_headers<E: Endpoint>(next: Arc<E>, req: Request) -> poem::
         HeaderValue::from_static("no-referrer"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_methods_come_from_the_routes() {
+        assert_eq!(allowed_methods("/auth/login").as_deref(), Some("POST"));
+        assert_eq!(
+            allowed_methods("/auth/sessions").as_deref(),
+            Some("DELETE, GET")
+        );
+        assert_eq!(
+            allowed_methods("/auth/sessions/abc").as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(allowed_methods("/metrics").as_deref(), Some("GET"));
+        assert_eq!(allowed_methods("/nope"), None);
+    }
 }

@@ -102,7 +102,19 @@ async fn unknown_paths_and_methods_get_problem_bodies() {
     };
     assert_problem(app.get("/auth/nope").await, 404, "not_found").await;
     let r = app.client.put(app.url("/auth/login")).send().await.unwrap();
+    assert_eq!(
+        r.headers()["allow"],
+        "POST",
+        "RFC 9110: a 405 lists the methods"
+    );
     assert_problem(r, 405, "method_not_allowed").await;
+    let r = app
+        .client
+        .patch(app.url("/auth/sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["allow"], "DELETE, GET");
 }
 
 #[tokio::test]

@@ -66,7 +66,10 @@ async fn health_readiness_docs_and_the_openapi_document_are_served() {
     assert_eq!(docs.status(), 200);
     let html = docs.text().await.unwrap();
     assert!(html.contains("/auth/login"));
-    assert!(html.contains(r#"{"withDefaultFonts":false}"#), "no fonts from another host");
+    assert!(
+        html.contains(r#"{"withDefaultFonts":false}"#),
+        "no fonts from another host"
+    );
 }
 
 #[tokio::test]
