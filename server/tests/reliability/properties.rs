@@ -404,32 +404,36 @@ fn after_a_413_the_connection_stays_usable_or_its_close_is_announced() {
     let Some(app) = rt.block_on(spawn_app(Backend::Sqlite)) else {
         return;
     };
-    let body = format!("{{\"refresh_token\":\"{}\"}}", "a".repeat(66_000));
-    let request = format!(
-        "POST /auth/refresh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    let _ = stream.write_all(request.as_bytes());
-    let mut head = vec![0u8; 4096];
-    let n = stream.read(&mut head).unwrap();
-    let head = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
-    assert!(head.starts_with("http/1.1 413"), "{head}");
-    // Does the connection stay usable, or is its closing announced?
-    let announced = head.contains("connection: close");
-    let second = stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .and_then(|()| {
-            let mut buf = vec![0u8; 1024];
-            stream.read(&mut buf).map(|n| n > 0)
-        })
-        .unwrap_or(false);
-    assert!(
-        announced || second,
-        "the server closed the connection after a 413 without `Connection: close`:\n{head}"
-    );
+    // Just over the limit (drained, the connection stays usable) and far over
+    // it (refused unread, the close must be announced).
+    for size in [66_000, 2 * 1024 * 1024] {
+        let body = format!("{{\"refresh_token\":\"{}\"}}", "a".repeat(size));
+        let request = format!(
+            "POST /auth/refresh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let _ = stream.write_all(request.as_bytes());
+        let mut head = vec![0u8; 4096];
+        let n = stream.read(&mut head).unwrap_or(0);
+        let head = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 413"), "{size} bytes: {head:?}");
+        // Does the connection stay usable, or is its closing announced?
+        let announced = head.contains("connection: close");
+        let second = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .and_then(|()| {
+                let mut buf = vec![0u8; 1024];
+                stream.read(&mut buf).map(|n| n > 0)
+            })
+            .unwrap_or(false);
+        assert!(
+            announced || second,
+            "{size} bytes: the connection closed after a 413 without `Connection: close`:\n{head}"
+        );
+    }
 }
