@@ -111,9 +111,12 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
     let docs_html = service
         .scalar_html()
         .replace(&service.spec(), &document)
-        .replace(
+        // Only the page's own tag (it comes first): the bundled script
+        // contains the same text inside string literals.
+        .replacen(
             r#"id="api-reference""#,
             r#"id="api-reference" data-configuration='{"withDefaultFonts":false}'"#,
+            1,
         );
     let spec_body = document.clone();
 
