@@ -16,5 +16,6 @@ mod support;
 mod crash_safety;
 mod db_faults;
 mod properties;
+mod revocation_races;
 mod shutdown;
 mod throttling;
