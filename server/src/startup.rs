@@ -159,7 +159,7 @@ impl Application {
             faults.clone(),
         );
         let hasher = PasswordHasher::new(settings.hash_concurrency());
-        hasher.warm_up();
+        hasher.warm_up().await?;
         let accounts = Accounts::new(db.clone(), hasher, clock.clone(), settings.registration());
         let sessions = Sessions::new(
             db.clone(),

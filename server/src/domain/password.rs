@@ -1,11 +1,12 @@
 //! Passwords: length rules, and Argon2id hashing off the async runtime with
 //! bounded concurrency, so a login flood cannot starve other requests.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -47,64 +48,163 @@ impl Password {
 }
 
 /// Argon2id with the OWASP parameters: 19 MiB, 2 iterations, 1 lane.
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(
-        Params::DEFAULT_M_COST,
-        Params::DEFAULT_T_COST,
-        Params::DEFAULT_P_COST,
-        None,
-    )
-    .expect("the OWASP Argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+const M_COST: u32 = Params::DEFAULT_M_COST;
+const T_COST: u32 = Params::DEFAULT_T_COST;
+const P_COST: u32 = Params::DEFAULT_P_COST;
+const SALT_LEN: usize = 16;
+const HASH_LEN: usize = 32;
+
+fn argon2(m_cost: u32, t_cost: u32, p_cost: u32, output_len: usize) -> Option<Argon2<'static>> {
+    let params = Params::new(m_cost, t_cost, p_cost, Some(output_len)).ok()?;
+    Some(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// A stored hash: the PHC string `$argon2id$v=19$m=..,t=..,p=..$salt$hash`.
+struct Phc {
+    m_cost: u32,
+    t_cost: u32,
+    p_cost: u32,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Phc {
+    fn parse(phc: &str) -> Option<Self> {
+        let mut parts = phc.split('$');
+        let ("", "argon2id", "v=19") = (parts.next()?, parts.next()?, parts.next()?) else {
+            return None;
+        };
+        let (mut m_cost, mut t_cost, mut p_cost) = (None, None, None);
+        for param in parts.next()?.split(',') {
+            let (key, value) = param.split_once('=')?;
+            let value: u32 = value.parse().ok()?;
+            match key {
+                "m" => m_cost = Some(value),
+                "t" => t_cost = Some(value),
+                "p" => p_cost = Some(value),
+                _ => return None,
+            }
+        }
+        let salt = STANDARD_NO_PAD.decode(parts.next()?).ok()?;
+        let hash = STANDARD_NO_PAD.decode(parts.next()?).ok()?;
+        parts.next().is_none().then_some(Self {
+            m_cost: m_cost?,
+            t_cost: t_cost?,
+            p_cost: p_cost?,
+            salt,
+            hash,
+        })
+    }
+
+    fn encode(&self) -> String {
+        format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            self.m_cost,
+            self.t_cost,
+            self.p_cost,
+            STANDARD_NO_PAD.encode(&self.salt),
+            STANDARD_NO_PAD.encode(&self.hash)
+        )
+    }
 }
 
 /// Verifying against this costs the same as against a real hash, so an
 /// unknown email and a wrong password take comparable time.
-fn dummy_hash() -> &'static str {
+fn dummy_hash(memory: &mut [Block]) -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        argon2()
-            .hash_password(b"baton-dummy-password-for-timing")
+        hash_with(b"baton-dummy-password-for-timing", memory)
             .expect("hashing a constant cannot fail")
-            .to_string()
     })
 }
 
-/// Hashes and verifies passwords on the blocking pool, at most `limit` at once.
+fn hash_with(password: &[u8], memory: &mut [Block]) -> Result<String, argon2::Error> {
+    let salt: [u8; SALT_LEN] = super::keys::random_bytes();
+    let mut hash = vec![0u8; HASH_LEN];
+    argon2(M_COST, T_COST, P_COST, HASH_LEN)
+        .ok_or(argon2::Error::OutputTooShort)?
+        .hash_password_into_with_memory(password, &salt, &mut hash, memory)?;
+    Ok(Phc {
+        m_cost: M_COST,
+        t_cost: T_COST,
+        p_cost: P_COST,
+        salt: salt.to_vec(),
+        hash,
+    }
+    .encode())
+}
+
+fn verify_with(password: &[u8], stored: &Phc, memory: &mut [Block]) -> bool {
+    let Some(argon2) = argon2(
+        stored.m_cost,
+        stored.t_cost,
+        stored.p_cost,
+        stored.hash.len(),
+    ) else {
+        return false;
+    };
+    let mut computed = vec![0u8; stored.hash.len()];
+    let result = if stored.m_cost == M_COST {
+        argon2.hash_password_into_with_memory(password, &stored.salt, &mut computed, memory)
+    } else {
+        // A hash made under other parameters: its own (temporary) memory.
+        argon2.hash_password_into(password, &stored.salt, &mut computed)
+    };
+    result.is_ok() && bool::from(computed.ct_eq(&stored.hash))
+}
+
+/// Hashes and verifies passwords on the blocking pool, at most `limit` at
+/// once, each in a reused 19 MiB block buffer: allocating a fresh one per
+/// hash made the allocator keep every buffer it ever handed out (about 1 GiB
+/// resident after a login flood, see docs/BENCHMARKS.md).
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl PasswordHasher {
     pub fn new(limit: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(limit.max(1))),
+            buffers: Arc::default(),
         }
     }
 
     async fn run_blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, AuthError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| AuthError::Unexpected(e.into()))?;
+        // With the permit held there are at most `limit` buffers in use, so
+        // the pool never grows past `limit` either.
+        let buffers = self.buffers.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .in_current_span()
-            .await
-            .map_err(|e| AuthError::Unexpected(e.into()))
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut memory = buffers
+                    .lock()
+                    .expect("buffer pool lock")
+                    .pop()
+                    .unwrap_or_else(|| vec![Block::new(); M_COST as usize]);
+                let result = work(&mut memory);
+                buffers.lock().expect("buffer pool lock").push(memory);
+                result
+            })
+        })
+        .in_current_span()
+        .await
+        .map_err(|e| AuthError::Unexpected(e.into()))
     }
 
     #[tracing::instrument(name = "hash_password", skip_all)]
     pub async fn hash(&self, password: Password) -> Result<String, AuthError> {
-        self.run_blocking(move || {
-            argon2()
-                .hash_password(password.expose())
-                .map(|hash| hash.to_string())
+        self.run_blocking(move |memory| {
+            hash_with(password.expose(), memory)
                 .map_err(|e| AuthError::Unexpected(anyhow::anyhow!("argon2: {e}")))
         })
         .await?
@@ -118,22 +218,25 @@ impl PasswordHasher {
         password: Password,
         stored: Option<String>,
     ) -> Result<bool, AuthError> {
-        self.run_blocking(move || {
+        self.run_blocking(move |memory| {
             let known = stored.is_some();
-            let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
-            let Ok(parsed) = PasswordHash::new(&phc) else {
-                tracing::error!("a stored password hash is not a valid PHC string");
+            let phc = stored.unwrap_or_else(|| dummy_hash(memory).to_owned());
+            let Some(parsed) = Phc::parse(&phc) else {
+                tracing::error!("a stored password hash is not an Argon2id PHC string");
                 return false;
             };
-            let matches = argon2().verify_password(password.expose(), &parsed).is_ok();
+            let matches = verify_with(password.expose(), &parsed, memory);
             known && matches
         })
         .await
     }
 
     /// Computes the dummy hash now rather than on the first unknown-email login.
-    pub fn warm_up(&self) {
-        let _ = dummy_hash();
+    pub async fn warm_up(&self) -> Result<(), AuthError> {
+        self.run_blocking(|memory| {
+            dummy_hash(memory);
+        })
+        .await
     }
 }
 
@@ -178,6 +281,59 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn hashes_made_by_the_argon2_crate_still_verify() {
+        use argon2::password_hash::PasswordHasher as _;
+        let legacy = Argon2::default()
+            .hash_password(b"old password")
+            .unwrap()
+            .to_string();
+        let hasher = PasswordHasher::new(1);
+        assert!(
+            hasher
+                .verify(
+                    Password::unchecked("old password".into()),
+                    Some(legacy.clone())
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(Password::unchecked("new password".into()), Some(legacy))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_buffer_pool_never_outgrows_the_concurrency_limit() {
+        let hasher = PasswordHasher::new(2);
+        let runs = (0..6).map(|i| {
+            let h = hasher.clone();
+            async move {
+                h.hash(Password::parse(format!("password-{i}")).unwrap())
+                    .await
+            }
+        });
+        for result in futures::future::join_all(runs).await {
+            assert!(result.is_ok());
+        }
+        assert!(hasher.buffers.lock().unwrap().len() <= 2);
+    }
+
+    #[test]
+    fn malformed_phc_strings_are_refused() {
+        for bad in [
+            "",
+            "$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+            "$argon2id$v=19$m=x$a$b",
+            "plain",
+        ] {
+            assert!(Phc::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[tokio::test]
