@@ -190,8 +190,8 @@ impl Sessions {
         let record = self.token_record(&session, None, &refresh, now, user_agent);
         let expires_at = record.expires_at;
         let txn = store_begin(&self.db).await?;
-        store::insert_session(&txn, session.clone()).await?;
-        store::insert_token(&txn, record).await?;
+        store::insert_session(&*txn, session.clone()).await?;
+        store::insert_token(&*txn, record).await?;
         txn.commit().await.map_err(db_err)?;
         tracing::info!(session_id = %session.id, "session started");
         self.issue(&session, refresh, expires_at, now)
@@ -236,14 +236,14 @@ impl Sessions {
     ) -> Result<Option<IssuedTokens>, AuthError> {
         let hash = presented.hash();
         let txn = store_begin(&self.db).await?;
-        if !store::claim_for_rotation(&txn, &hash.0, now.as_millis()).await? {
+        if !store::claim_for_rotation(&*txn, &hash.0, now.as_millis()).await? {
             txn.rollback().await.map_err(db_err)?;
             return Ok(None);
         }
-        let token = store::find_token(&txn, &hash.0)
+        let token = store::find_token(&*txn, &hash.0)
             .await?
             .ok_or_else(|| anyhow::anyhow!("a claimed token vanished"))?;
-        let session = store::find_session(&txn, &token.session_id)
+        let session = store::find_session(&*txn, &token.session_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("a token without a session"))?;
         if session.revoked_at.is_some() {
@@ -263,10 +263,10 @@ impl Sessions {
             user_agent.clone(),
         );
         let expires_at = record.expires_at;
-        store::insert_token(&txn, record).await?;
-        store::touch_session(&txn, &session.id, now.as_millis(), user_agent).await?;
+        store::insert_token(&*txn, record).await?;
+        store::touch_session(&*txn, &session.id, now.as_millis(), user_agent).await?;
         if keeps_old {
-            store::unclaim(&txn, &hash.0).await?;
+            store::unclaim(&*txn, &hash.0).await?;
         }
         txn.commit().await.map_err(db_err)?;
         tracing::debug!(session_id = %session.id, "refresh token rotated");
@@ -387,7 +387,7 @@ impl Sessions {
     ) -> Result<bool, StorageError> {
         let now = self.clock.now().as_millis();
         let txn = store_begin(&self.db).await?;
-        let revoked = store::revoke_session(&txn, session_id, reason.as_str(), now).await?;
+        let revoked = store::revoke_session(&*txn, session_id, reason.as_str(), now).await?;
         txn.commit().await?;
         Ok(revoked)
     }
@@ -451,7 +451,7 @@ impl Sessions {
             let now = self.clock.now().as_millis();
             let txn = store_begin(&self.db).await?;
             let n = store::revoke_user_sessions(
-                &txn,
+                &*txn,
                 user_id,
                 RevokeReason::LogoutEverywhere.as_str(),
                 now,

@@ -8,6 +8,7 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
@@ -91,19 +92,63 @@ fn is_conflict(err: &DbErr) -> bool {
     }
 }
 
-/// Begins a transaction. MySQL/MariaDB default to REPEATABLE READ, whose gap
-/// and next-key locks turn concurrent revocations into deadlocks; READ
-/// COMMITTED is what PostgreSQL uses anyway, and every write here is a
+/// A write transaction. On SQLite it also holds the process's writer lock:
+/// SQLite admits one writer at a time, and writers that race for its lock
+/// sleep in its busy handler (1, 2, 5 ... 100 ms back-off) instead of
+/// queueing, which made refresh latency spiky (docs/BENCHMARKS.md). Waiting
+/// on an async mutex instead queues them on the runtime, in order.
+pub struct WriteTransaction {
+    txn: sea_orm::DatabaseTransaction,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = sea_orm::DatabaseTransaction;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl WriteTransaction {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+fn sqlite_writer_lock() -> Arc<tokio::sync::Mutex<()>> {
+    static LOCK: std::sync::OnceLock<Arc<tokio::sync::Mutex<()>>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(Arc::default).clone()
+}
+
+/// Begins a write transaction. MySQL/MariaDB default to REPEATABLE READ,
+/// whose gap and next-key locks turn concurrent revocations into deadlocks;
+/// READ COMMITTED is what PostgreSQL uses anyway, and every write here is a
 /// conditional update that does not need more.
-pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, StorageError> {
+pub async fn begin(db: &DatabaseConnection) -> Result<WriteTransaction, StorageError> {
     use sea_orm::TransactionTrait as _;
-    let txn = if db.get_database_backend() == sea_orm::DbBackend::MySql {
-        db.begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
-            .await?
-    } else {
-        db.begin().await?
-    };
-    Ok(txn)
+    match db.get_database_backend() {
+        sea_orm::DbBackend::MySql => Ok(WriteTransaction {
+            txn: db
+                .begin_with_config(Some(sea_orm::IsolationLevel::ReadCommitted), None)
+                .await?,
+            _writer: None,
+        }),
+        sea_orm::DbBackend::Sqlite => {
+            let writer = sqlite_writer_lock().lock_owned().await;
+            Ok(WriteTransaction {
+                txn: db.begin().await?,
+                _writer: Some(writer),
+            })
+        }
+        _ => Ok(WriteTransaction {
+            txn: db.begin().await?,
+            _writer: None,
+        }),
+    }
 }
 
 /// Connection settings that are not part of the URL.
@@ -134,7 +179,10 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<DatabaseConne
         .min_connections(0)
         .connect_timeout(settings.connect_timeout)
         .acquire_timeout(settings.connect_timeout + settings.statement_timeout)
-        .test_before_acquire(true)
+        // A pooled SQLite connection is a file handle that cannot drop;
+        // testing it before each use only added a round trip to its worker
+        // thread. Network databases keep the test, to replace dead sockets.
+        .test_before_acquire(!url.starts_with("sqlite:"))
         .sqlx_logging(false);
     let busy_timeout = settings.statement_timeout;
     options.map_sqlx_sqlite_opts(move |opts| {
