@@ -132,7 +132,7 @@ def main():
         s = floors["sqlite"]
         lines.append(
             f"- SQLite insert+update transaction loop (one connection, sqlx 0.9 with the bundled SQLite the server uses, "
-            f"WAL, synchronous=NORMAL, on the server's database file): {s['per_second']:,.0f} tx/s "
+            f"WAL, synchronous=NORMAL, on the server's database file, just before the refresh run): {s['per_second']:,.0f} tx/s "
             f"(p50 {s['p50_us']} µs, p99 {s['p99_us']} µs, {s['transactions']} in {s['seconds']} s)"
         )
     a = floors["argon2"]
