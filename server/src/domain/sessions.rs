@@ -76,12 +76,15 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StorageError>>,
 {
+    const CONFLICT_ATTEMPTS: u32 = 8;
     let mut tries = 0;
     loop {
         tries += 1;
         match attempt().await {
-            Err(StorageError::Conflict(e)) if tries < ROTATION_ATTEMPTS => {
+            Err(StorageError::Conflict(e)) if tries < CONFLICT_ATTEMPTS => {
                 tracing::debug!(error = %e, "write conflicted; retrying");
+                // Back off a little, growing, so the winner can finish.
+                tokio::time::sleep(std::time::Duration::from_millis(5 << tries.min(5))).await;
             }
             other => return other,
         }
@@ -226,8 +229,10 @@ impl Sessions {
         )))
     }
 
-    /// The happy path, in one transaction: claim the token (a conditional
-    /// update that only one concurrent caller can win), add its successor.
+    /// The happy path, in one transaction: lock the token's session (every
+    /// writer takes it first, so writers queue rather than deadlock), claim
+    /// the token (a conditional update only one concurrent caller can win),
+    /// add its successor.
     async fn try_rotate(
         &self,
         presented: &RefreshToken,
@@ -236,7 +241,9 @@ impl Sessions {
     ) -> Result<Option<IssuedTokens>, AuthError> {
         let hash = presented.hash();
         let txn = store_begin(&self.db).await?;
-        if !store::claim_for_rotation(&*txn, &hash.0, now.as_millis()).await? {
+        let claimed = store::lock_session_of_token(&*txn, &hash.0, now.as_millis()).await?
+            && store::claim_for_rotation(&*txn, &hash.0, now.as_millis()).await?;
+        if !claimed {
             txn.rollback().await.map_err(db_err)?;
             return Ok(None);
         }

@@ -104,7 +104,7 @@ impl ApiError {
                     C::InvalidToken,
                     "Invalid access token",
                 ),
-                AuthError::Storage(StorageError::Unavailable(_)) => s(
+                AuthError::Storage(StorageError::Unavailable(_) | StorageError::Conflict(_)) => s(
                     StatusCode::SERVICE_UNAVAILABLE,
                     C::ServiceUnavailable,
                     "Service unavailable",
@@ -171,6 +171,9 @@ impl ApiError {
             ApiError::Domain(AuthError::Storage(StorageError::Unavailable(_))) => {
                 "the database is unavailable; try again shortly".to_owned()
             }
+            ApiError::Domain(AuthError::Storage(StorageError::Conflict(_))) => {
+                "the request collided with concurrent changes; try again".to_owned()
+            }
             ApiError::Domain(AuthError::Storage(_) | AuthError::Unexpected(_)) => {
                 "an unexpected error occurred; it has been logged".to_owned()
             }
@@ -182,7 +185,9 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after } => Some(*retry_after),
-            ApiError::Domain(AuthError::Storage(StorageError::Unavailable(_))) => Some(2),
+            ApiError::Domain(AuthError::Storage(
+                StorageError::Unavailable(_) | StorageError::Conflict(_),
+            )) => Some(2),
             ApiError::ClearingCookie(inner, _) => inner.retry_after(),
             _ => None,
         }

@@ -53,6 +53,29 @@ pub async fn insert_token<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Locks the unrevoked session of a token, before its token: every writer
+/// (rotation, logout, revocation) takes the session row first, so they
+/// queue on it instead of deadlocking. Records the use at the same time.
+/// Returns false when the token is unknown or its session revoked.
+pub async fn lock_session_of_token<C: ConnectionTrait>(
+    db: &C,
+    token_hash: &[u8],
+    now: i64,
+) -> Result<bool, StorageError> {
+    let session_of_token = Query::select()
+        .column(refresh_token::Column::SessionId)
+        .from(refresh_token::Entity)
+        .and_where(refresh_token::Column::TokenHash.eq(token_hash.to_vec()))
+        .to_owned();
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::LastUsedAt, Expr::value(now))
+        .filter(session::Column::Id.in_subquery(session_of_token))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Marks the token rotated if, and only if, it is still live. This single
 /// conditional UPDATE is what makes rotation safe under concurrency on every
 /// backend: of N requests racing with one token, exactly one changes the row.
@@ -139,33 +162,37 @@ async fn revoke_tokens_of<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Revokes every unrevoked family of a user; returns how many. Both
-/// statements are writes, so on SQLite the transaction takes the write lock
-/// at its first statement and never has to upgrade a stale read snapshot.
+/// Revokes every unrevoked family of a user; returns how many.
+///
+/// The session rows go first: a racing refresh then either committed its
+/// successor before (and the token update sees it) or waits on the session
+/// row it wants to touch, which the database resolves as a deadlock that
+/// the caller retries. Tokens first would miss a successor inserted in
+/// between and leave a live token in a revoked family. Both statements are
+/// writes, so on SQLite the transaction never upgrades a stale read snapshot.
 pub async fn revoke_user_sessions<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
     reason: &str,
     now: i64,
 ) -> Result<u64, StorageError> {
-    let live_sessions_of_user = Query::select()
-        .column(session::Column::Id)
-        .from(session::Entity)
-        .and_where(session::Column::UserId.eq(user_id))
-        .and_where(session::Column::RevokedAt.is_null())
-        .to_owned();
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-        .col_expr(refresh_token::Column::RevokeReason, Expr::value(reason))
-        .filter(refresh_token::Column::SessionId.in_subquery(live_sessions_of_user))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
     let result = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
         .col_expr(session::Column::RevokeReason, Expr::value(reason))
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    let sessions_of_user = Query::select()
+        .column(session::Column::Id)
+        .from(session::Entity)
+        .and_where(session::Column::UserId.eq(user_id))
+        .to_owned();
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .col_expr(refresh_token::Column::RevokeReason, Expr::value(reason))
+        .filter(refresh_token::Column::SessionId.in_subquery(sessions_of_user))
+        .filter(refresh_token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
     Ok(result.rows_affected)
