@@ -258,6 +258,18 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Parse errors quote the offending value, which may be most of a 64 KiB
+/// body: keep the explanation, not the echo.
+fn shortened(reason: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    if reason.chars().count() <= MAX_CHARS {
+        return reason.to_owned();
+    }
+    let mut cut: String = reason.chars().take(MAX_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
 /// Converts any error that reached the edge of the app into a problem
 /// response: our own errors as they are, the framework's by their type.
 pub fn into_problem(err: poem::Error, authorization: Option<&str>) -> Response {
@@ -282,7 +294,10 @@ pub fn into_problem(err: poem::Error, authorization: Option<&str>) -> Response {
             _ => ApiError::MissingAccessToken,
         }
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        ApiError::Validation(format!("the request body is invalid: {}", e.reason))
+        ApiError::Validation(format!(
+            "the request body is invalid: {}",
+            shortened(&e.reason)
+        ))
     } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
         ApiError::Validation(e.to_string())
     } else if let Some(e) = err.downcast_ref::<ParsePathError>() {

@@ -47,7 +47,8 @@ pub fn finish(generated: &str) -> String {
 }
 
 /// The request rules the domain enforces, stated in the schemas so that
-/// generated clients and fuzzers know them: optional fields may be `null`
+/// generated clients and fuzzers know them: no unknown fields; optional
+/// fields may be `null`
 /// (the same as absent); a new password is 8..=128 characters (JSON Schema
 /// counts code points, as the server does); an email has one `@` and a
 /// domain of dot-separated labels, without spaces or control characters.
@@ -60,6 +61,9 @@ fn constrain_request_bodies(doc: &mut Value) {
         "LogoutRequest",
     ] {
         let schema = &mut schemas[name];
+        // Unknown fields are refused (a 422), so a misspelt field can never
+        // silently fall back to a default or to the cookie.
+        schema["additionalProperties"] = json!(false);
         let required: Vec<Value> = schema["required"].as_array().cloned().unwrap_or_default();
         if let Some(properties) = schema["properties"].as_object_mut() {
             for (field, property) in properties.iter_mut() {
@@ -172,8 +176,9 @@ mod tests {
         assert_eq!(register["password"]["minLength"], 8);
         assert_eq!(register["password"]["maxLength"], 128);
         assert!(register["email"]["pattern"].is_string());
-        let refresh = &doc["components"]["schemas"]["RefreshRequest"]["properties"];
-        assert_eq!(refresh["refresh_token"]["nullable"], true);
+        let refresh = &doc["components"]["schemas"]["RefreshRequest"];
+        assert_eq!(refresh["properties"]["refresh_token"]["nullable"], true);
+        assert_eq!(refresh["additionalProperties"], false);
     }
 
     #[test]
