@@ -84,15 +84,17 @@ pub async fn problems<E: Endpoint>(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let replay = (matches!(*req.method(), Method::GET | Method::HEAD)).then(|| {
+    let path = req.uri().path().to_owned();
+    let path_is_api = is_api_path(&path);
+    // Only a GET outside the API can fall back to the web app: copy the
+    // request for that case alone, not on every API call.
+    let replay = (!path_is_api && matches!(*req.method(), Method::GET | Method::HEAD)).then(|| {
         (
             req.method().clone(),
             req.uri().clone(),
             req.headers().clone(),
         )
     });
-    let path = req.uri().path().to_owned();
-    let path_is_api = is_api_path(&path);
     match next.call(req).await {
         Ok(response) => Ok(response.into_response()),
         Err(err) => {

@@ -105,12 +105,13 @@ const NO_APP_PAGE: &str = r#"<!doctype html>
 pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
     let request_timeout = state.settings.request_timeout;
     let service = api_service();
-    let document = openapi_document();
+    let generated = service.spec();
+    let document = openapi::finish(&generated);
     // The reference UI gets the finished document, and no web fonts from
     // another host (the page must work offline and leak nothing).
     let docs_html = service
         .scalar_html()
-        .replace(&service.spec(), &document)
+        .replace(&generated, &document)
         // Only the page's own tag (it comes first): the bundled script
         // contains the same text inside string literals.
         .replacen(
