@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
+use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
 use super::keys::KeyRing;
@@ -60,6 +60,14 @@ pub enum AccessTokenError {
     WrongIssuer,
     #[error("the access token is meant for another audience")]
     WrongAudience,
+}
+
+/// The protected header of every token we sign (RFC 9068 §2.1).
+#[derive(Serialize)]
+struct JwsHeader<'a> {
+    alg: &'static str,
+    typ: &'static str,
+    kid: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,17 +135,29 @@ impl AccessTokens {
             sid: session_id.to_owned(),
             nbf: None,
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(TOKEN_TYPE.to_owned());
-        header.kid = Some(key.kid);
-        let token = jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|e| {
-            tracing::error!(error = %e, "signing an access token failed");
-            NoSigningKey
-        })?;
+        let header = JwsHeader {
+            alg: "EdDSA",
+            typ: TOKEN_TYPE,
+            kid: &key.kid,
+        };
+        let (header, payload) = match (serde_json::to_vec(&header), serde_json::to_vec(&claims)) {
+            (Ok(header), Ok(payload)) => (header, payload),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "encoding an access token failed");
+                return Err(NoSigningKey);
+            }
+        };
+        let mut token = String::with_capacity(64 + 2 * (header.len() + payload.len()));
+        URL_SAFE_NO_PAD.encode_string(header, &mut token);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let signature = key.sign(token.as_bytes());
+        token.push('.');
+        token.push_str(&signature);
         Ok(IssuedAccessToken {
             token,
-            issued_at: Timestamp::from_millis(claims.iat.saturating_mul(1000)),
-            expires_at: Timestamp::from_millis(claims.exp.saturating_mul(1000)),
+            issued_at: Timestamp::from_millis(iat.saturating_mul(1000)),
+            expires_at: Timestamp::from_millis(exp.saturating_mul(1000)),
         })
     }
 

@@ -9,9 +9,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::Signer as _;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use hkdf::Hkdf;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -140,7 +141,10 @@ pub enum KeyError {
     Storage(#[from] StorageError),
 }
 
-fn unseal(master: &MasterKey, stored: &StoredSigningKey) -> Result<EncodingKey, KeyError> {
+fn unseal(
+    master: &MasterKey,
+    stored: &StoredSigningKey,
+) -> Result<ed25519_dalek::SigningKey, KeyError> {
     if stored.sealed_private_key.len() < 12 {
         return Err(KeyError::Corrupt {
             kid: stored.kid.clone(),
@@ -159,7 +163,9 @@ fn unseal(master: &MasterKey, stored: &StoredSigningKey) -> Result<EncodingKey, 
         .map_err(|_| KeyError::WrongMasterKey {
             kid: stored.kid.clone(),
         })?;
-    Ok(EncodingKey::from_ed_der(&pkcs8))
+    ed25519_dalek::SigningKey::from_pkcs8_der(&pkcs8).map_err(|_| KeyError::Corrupt {
+        kid: stored.kid.clone(),
+    })
 }
 
 /// A public key that may have signed a still-valid access token.
@@ -170,10 +176,19 @@ pub struct VerificationKey {
     pub decoding: DecodingKey,
 }
 
+/// The key that signs new access tokens, parsed once when the ring loads
+/// (re-parsing PKCS#8 on every signature cost more than the signature).
 #[derive(Clone)]
 pub struct ActiveSigningKey {
     pub kid: String,
-    pub encoding: EncodingKey,
+    key: Arc<ed25519_dalek::SigningKey>,
+}
+
+impl ActiveSigningKey {
+    /// The base64url Ed25519 signature of a JWS signing input.
+    pub fn sign(&self, signing_input: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.key.sign(signing_input).to_bytes())
+    }
 }
 
 #[derive(Clone, Default)]
@@ -245,7 +260,7 @@ impl KeyRing {
         if let Some(active) = active {
             set.active = Some(ActiveSigningKey {
                 kid: active.kid.clone(),
-                encoding: unseal(&self.master, active)?,
+                key: Arc::new(unseal(&self.master, active)?),
             });
         }
         for key in &stored {
