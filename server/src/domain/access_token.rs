@@ -9,7 +9,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
+use super::bounded_map::BoundedMap;
 use super::keys::KeyRing;
 use super::{Clock, SessionPolicy, Timestamp};
 use crate::faults::{Fault, Faults};
@@ -92,6 +94,7 @@ pub struct AccessTokens {
     issuer: String,
     audience: String,
     faults: Faults,
+    verified: VerifiedTokens,
 }
 
 impl AccessTokens {
@@ -110,6 +113,7 @@ impl AccessTokens {
             issuer,
             audience,
             faults,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -161,6 +165,10 @@ impl AccessTokens {
         })
     }
 
+    /// Checks a token and returns its claims. A token whose signature was
+    /// already checked is found by its SHA-256 in a bounded cache, and only
+    /// its time claims (and that its key is still published) are checked
+    /// again: clients present one access token many times during its life.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AccessTokenError::Oversized);
@@ -173,6 +181,23 @@ impl AccessTokens {
         {
             return Ok(claims);
         }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&digest, &self.keys) {
+            self.check_claims(&claims)?;
+            return Ok(claims);
+        }
+        let (kid, claims) = self.verify_signed(token).await?;
+        self.verified
+            .insert(digest, kid, claims.clone(), self.now_millis());
+        Ok(claims)
+    }
+
+    fn now_millis(&self) -> i64 {
+        self.clock.now().as_millis()
+    }
+
+    /// The full check: header, key, signature, claims.
+    async fn verify_signed(&self, token: &str) -> Result<(String, AccessClaims), AccessTokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             ErrorKind::InvalidAlgorithmName => AccessTokenError::WrongAlgorithm,
             _ => AccessTokenError::Malformed,
@@ -214,11 +239,11 @@ impl AccessTokens {
                 _ => AccessTokenError::Malformed,
             })?;
         self.check_claims(&data.claims)?;
-        Ok(data.claims)
+        Ok((kid, data.claims))
     }
 
     fn check_claims(&self, claims: &AccessClaims) -> Result<(), AccessTokenError> {
-        let now = self.clock.now().as_millis();
+        let now = self.now_millis();
         let leeway = i64::try_from(self.policy.leeway.as_millis()).unwrap_or(0);
         let secs = |s: i64| s.saturating_mul(1000);
         if claims.iss != self.issuer {
@@ -242,6 +267,42 @@ impl AccessTokens {
             return Err(AccessTokenError::Malformed);
         }
         Ok(())
+    }
+}
+
+/// Tokens whose signature and claims have been checked, keyed by the SHA-256
+/// of the whole token: an entry is found only by presenting exactly the
+/// bytes that were verified, and the lookup compares digests, so its timing
+/// says nothing about any token. Expired entries are the first to go.
+#[derive(Clone)]
+struct VerifiedTokens(Arc<BoundedMap<[u8; 32], VerifiedToken>>);
+
+struct VerifiedToken {
+    kid: String,
+    claims: AccessClaims,
+}
+
+/// About 0.5 KiB per entry: a few MiB at most.
+const VERIFIED_TOKENS_CAPACITY: usize = 8192;
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        Self(Arc::new(BoundedMap::new(VERIFIED_TOKENS_CAPACITY)))
+    }
+}
+
+impl VerifiedTokens {
+    /// The claims of a verified token whose key is still published.
+    fn get(&self, digest: &[u8; 32], keys: &KeyRing) -> Option<AccessClaims> {
+        self.0.get(digest, |entry| {
+            keys.publishes(&entry.kid).then(|| entry.claims.clone())
+        })
+    }
+
+    fn insert(&self, digest: [u8; 32], kid: String, claims: AccessClaims, now_millis: i64) {
+        self.0.insert(digest, VerifiedToken { kid, claims }, |e| {
+            e.claims.exp.saturating_mul(1000) > now_millis
+        });
     }
 }
 

@@ -295,6 +295,15 @@ impl KeyRing {
             .cloned()
     }
 
+    /// True when `kid` is in the JWKS: its tokens may still be accepted.
+    pub fn publishes(&self, kid: &str) -> bool {
+        self.keys
+            .read()
+            .expect("key ring lock")
+            .verification
+            .contains_key(kid)
+    }
+
     /// Looks a kid up, rereading the database once if it is unknown and the
     /// last read is older than a few seconds (another instance may have rotated).
     pub async fn find_or_reload(&self, kid: &str) -> Option<VerificationKey> {

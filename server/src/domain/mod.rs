@@ -3,6 +3,7 @@
 
 pub mod access_token;
 pub mod accounts;
+pub mod bounded_map;
 pub mod clock;
 pub mod email;
 pub mod error;
