@@ -64,6 +64,51 @@ async fn a_token_signed_by_the_server_key_with_good_claims_is_accepted() {
 }
 
 #[tokio::test]
+async fn a_token_accepted_once_vouches_for_no_altered_copy_of_itself() {
+    let Some((app, claims)) = setup().await else {
+        return;
+    };
+    let token = sign_with_server_key(&app, &good_header(&app), &claims);
+    assert_eq!(
+        app.me(&token).await.status(),
+        200,
+        "verified and remembered"
+    );
+    let (message, sig) = token.rsplit_once('.').unwrap();
+    let (header, _) = message.split_once('.').unwrap();
+    let mut evil = claims.clone();
+    evil["sub"] = json!("someone-else");
+    assert_refused(&app, &format!("{header}.{}.{sig}", b64(&evil))).await;
+    assert_refused(&app, &format!("{message}.{sig}x")).await;
+    assert_eq!(
+        app.me(&token).await.status(),
+        200,
+        "the original still works"
+    );
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_its_key_leaves_the_jwks() {
+    use sea_orm::ConnectionTrait as _;
+    let Some((app, claims)) = setup().await else {
+        return;
+    };
+    let token = sign_with_server_key(&app, &good_header(&app), &claims);
+    assert_eq!(
+        app.me(&token).await.status(),
+        200,
+        "verified and remembered"
+    );
+    // An operator pulls a compromised key out of the database.
+    app.db
+        .execute_unprepared("DELETE FROM signing_keys")
+        .await
+        .unwrap();
+    app.keys.reload().await.unwrap();
+    assert_refused(&app, &token).await;
+}
+
+#[tokio::test]
 async fn alg_none_is_refused() {
     let Some((app, claims)) = setup().await else {
         return;
