@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use super::bounded_map::BoundedMap;
 use super::email::Email;
 use super::password::{Password, PasswordHasher};
 use super::{AuthError, Clock, Timestamp};
@@ -38,7 +39,14 @@ pub struct Accounts {
     hasher: PasswordHasher,
     clock: Arc<dyn Clock>,
     registration: Registration,
+    /// Accounts this instance has seen. Nothing ever changes an account's
+    /// id, email or creation time, so every instance may keep its own copy
+    /// and `find` needs the database only the first time.
+    known: Arc<BoundedMap<String, Account>>,
 }
+
+/// About 150 bytes per account: a few MiB at most.
+const KNOWN_ACCOUNTS_CAPACITY: usize = 16_384;
 
 impl Accounts {
     pub fn new(
@@ -52,7 +60,13 @@ impl Accounts {
             hasher,
             clock,
             registration,
+            known: Arc::new(BoundedMap::new(KNOWN_ACCOUNTS_CAPACITY)),
         }
+    }
+
+    fn remember(&self, account: &Account) {
+        self.known
+            .insert(account.id.clone(), account.clone(), |_| false);
     }
 
     #[tracing::instrument(skip_all)]
@@ -81,7 +95,9 @@ impl Accounts {
             Err(e) => Err(e.into()),
             Ok(()) => {
                 tracing::info!(user_id = %record.id, "account registered");
-                Ok(record.into())
+                let account = Account::from(record);
+                self.remember(&account);
+                Ok(account)
             }
         }
     }
@@ -100,15 +116,25 @@ impl Accounts {
             .verify(Password::unchecked(password), stored_hash)
             .await?;
         match record {
-            Some(record) if matches => Ok(record.into()),
+            Some(record) if matches => {
+                let account = Account::from(record);
+                self.remember(&account);
+                Ok(account)
+            }
             _ => Err(AuthError::InvalidCredentials),
         }
     }
 
+    /// The account with this id; from memory when this instance has seen it.
     pub async fn find(&self, id: &str) -> Result<Account, AuthError> {
-        users::find(&self.db, id)
+        if let Some(account) = self.known.get(id, |a| Some(a.clone())) {
+            return Ok(account);
+        }
+        let account = users::find(&self.db, id)
             .await?
-            .map(Into::into)
-            .ok_or(AuthError::AccountNotFound)
+            .map(Account::from)
+            .ok_or(AuthError::AccountNotFound)?;
+        self.remember(&account);
+        Ok(account)
     }
 }
