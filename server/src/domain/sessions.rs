@@ -229,10 +229,10 @@ impl Sessions {
         )))
     }
 
-    /// The happy path, in one transaction: lock the token's session (every
-    /// writer takes it first, so writers queue rather than deadlock), claim
-    /// the token (a conditional update only one concurrent caller can win),
-    /// add its successor.
+    /// The happy path, in one transaction: lock the token's session and
+    /// record the use (every writer takes the session first, so writers
+    /// queue rather than deadlock), claim the token (a conditional update
+    /// only one concurrent caller can win), add its successor.
     async fn try_rotate(
         &self,
         presented: &RefreshToken,
@@ -241,21 +241,19 @@ impl Sessions {
     ) -> Result<Option<IssuedTokens>, AuthError> {
         let hash = presented.hash();
         let txn = store_begin(&self.db).await?;
-        let claimed = store::lock_session_of_token(&*txn, &hash.0, now.as_millis()).await?
-            && store::claim_for_rotation(&*txn, &hash.0, now.as_millis()).await?;
-        if !claimed {
+        let session =
+            store::touch_session_of_token(&*txn, &hash.0, now.as_millis(), user_agent.clone())
+                .await?;
+        let claimed = match session {
+            Some(session) => store::claim_for_rotation(&*txn, &hash.0, now.as_millis())
+                .await?
+                .map(|token| (session, token)),
+            None => None,
+        };
+        let Some((session, token)) = claimed else {
             txn.rollback().await.map_err(db_err)?;
             return Ok(None);
-        }
-        let token = store::find_token(&*txn, &hash.0)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("a claimed token vanished"))?;
-        let session = store::find_session(&*txn, &token.session_id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("a token without a session"))?;
-        if session.revoked_at.is_some() {
-            return Err(AuthError::SessionRevoked);
-        }
+        };
         let keeps_old = self.faults.has(Fault::RotationKeepsOldToken);
         let successor = if keeps_old {
             RefreshToken::generate()
@@ -271,7 +269,6 @@ impl Sessions {
         );
         let expires_at = record.expires_at;
         store::insert_token(&*txn, record).await?;
-        store::touch_session(&*txn, &session.id, now.as_millis(), user_agent).await?;
         if keeps_old {
             store::unclaim(&*txn, &hash.0).await?;
         }

@@ -55,44 +55,62 @@ pub async fn insert_token<C: ConnectionTrait>(
 
 /// Locks the unrevoked session of a token, before its token: every writer
 /// (rotation, logout, revocation) takes the session row first, so they
-/// queue on it instead of deadlocking. Records the use at the same time.
-/// Returns false when the token is unknown or its session revoked.
-pub async fn lock_session_of_token<C: ConnectionTrait>(
+/// queue on it instead of deadlocking. Records the use (time and user agent)
+/// in the same statement and returns the session; `None` when the token is
+/// unknown or its session revoked.
+pub async fn touch_session_of_token<C: ConnectionTrait>(
     db: &C,
     token_hash: &[u8],
     now: i64,
-) -> Result<bool, StorageError> {
+    user_agent: Option<String>,
+) -> Result<Option<SessionRecord>, StorageError> {
     let session_of_token = Query::select()
         .column(refresh_token::Column::SessionId)
         .from(refresh_token::Entity)
         .and_where(refresh_token::Column::TokenHash.eq(token_hash.to_vec()))
         .to_owned();
-    let result = session::Entity::update_many()
+    let update = session::Entity::update_many()
         .col_expr(session::Column::LastUsedAt, Expr::value(now))
+        .col_expr(session::Column::UserAgent, Expr::value(user_agent))
+        .filter(session::Column::Id.in_subquery(session_of_token.clone()))
+        .filter(session::Column::RevokedAt.is_null());
+    // Token hashes are unique: at most one row. Every statement saved is
+    // time the SQLite writer (or a PostgreSQL row lock) is held for less.
+    if db.support_returning() {
+        return Ok(update.exec_with_returning(db).await?.pop());
+    }
+    // MariaDB has no UPDATE … RETURNING: read back the row just locked.
+    if update.exec(db).await?.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(session::Entity::find()
         .filter(session::Column::Id.in_subquery(session_of_token))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .one(db)
+        .await?)
 }
 
-/// Marks the token rotated if, and only if, it is still live. This single
-/// conditional UPDATE is what makes rotation safe under concurrency on every
-/// backend: of N requests racing with one token, exactly one changes the row.
+/// Marks the token rotated if, and only if, it is still live, and returns
+/// it. This single conditional UPDATE is what makes rotation safe under
+/// concurrency on every backend: of N requests racing with one token,
+/// exactly one changes the row.
 pub async fn claim_for_rotation<C: ConnectionTrait>(
     db: &C,
     token_hash: &[u8],
     now: i64,
-) -> Result<bool, StorageError> {
-    let result = refresh_token::Entity::update_many()
+) -> Result<Option<TokenRecord>, StorageError> {
+    let update = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RotatedAt, Expr::value(now))
         .filter(refresh_token::Column::TokenHash.eq(token_hash.to_vec()))
         .filter(refresh_token::Column::RotatedAt.is_null())
         .filter(refresh_token::Column::RevokedAt.is_null())
-        .filter(refresh_token::Column::ExpiresAt.gt(now))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .filter(refresh_token::Column::ExpiresAt.gt(now));
+    if db.support_returning() {
+        return Ok(update.exec_with_returning(db).await?.pop());
+    }
+    if update.exec(db).await?.rows_affected != 1 {
+        return Ok(None);
+    }
+    find_token(db, token_hash).await
 }
 
 pub async fn find_token<C: ConnectionTrait>(
@@ -110,21 +128,6 @@ pub async fn find_session<C: ConnectionTrait>(
     id: &str,
 ) -> Result<Option<SessionRecord>, StorageError> {
     Ok(session::Entity::find_by_id(id.to_owned()).one(db).await?)
-}
-
-pub async fn touch_session<C: ConnectionTrait>(
-    db: &C,
-    id: &str,
-    now: i64,
-    user_agent: Option<String>,
-) -> Result<(), StorageError> {
-    session::Entity::update_many()
-        .col_expr(session::Column::LastUsedAt, Expr::value(now))
-        .col_expr(session::Column::UserAgent, Expr::value(user_agent))
-        .filter(session::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Revokes a family and every token in it. Returns false when it was already
