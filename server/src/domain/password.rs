@@ -1,6 +1,7 @@
 //! Passwords: length rules, and Argon2id hashing off the async runtime with
 //! bounded concurrency, so a login flood cannot starve other requests.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -154,13 +155,43 @@ fn verify_with(password: &[u8], stored: &Phc, memory: &mut [Block]) -> bool {
 }
 
 /// Hashes and verifies passwords on the blocking pool, at most `limit` at
-/// once, each in a reused 19 MiB block buffer: allocating a fresh one per
-/// hash made the allocator keep every buffer it ever handed out (about 1 GiB
-/// resident after a login flood, see docs/BENCHMARKS.md).
+/// once, each in a 19 MiB block buffer. Buffers are reused while hashes keep
+/// coming (allocating one per hash under a login flood made the allocator
+/// keep every buffer it ever handed out: about 1 GiB resident, see
+/// docs/BENCHMARKS.md) and given back when the last hash in flight ends, so
+/// an idle server holds none.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Hashes running or queued for a permit.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a hash as in flight until it finishes (or is cancelled).
+struct InFlight(Option<Arc<AtomicUsize>>);
+
+impl InFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(Some(counter.clone()))
+    }
+
+    /// Ends this hash; true when another one is still running or waiting,
+    /// so that a buffer is worth keeping.
+    fn finish(mut self) -> bool {
+        self.0
+            .take()
+            .is_some_and(|counter| counter.fetch_sub(1, Ordering::SeqCst) > 1)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(counter) = self.0.take() {
+            counter.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl PasswordHasher {
@@ -168,6 +199,7 @@ impl PasswordHasher {
         Self {
             permits: Arc::new(Semaphore::new(limit.max(1))),
             buffers: Arc::default(),
+            in_flight: Arc::default(),
         }
     }
 
@@ -175,6 +207,7 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, AuthError> {
+        let this_hash = InFlight::enter(&self.in_flight);
         let _permit = self
             .permits
             .acquire()
@@ -192,7 +225,14 @@ impl PasswordHasher {
                     .pop()
                     .unwrap_or_else(|| vec![Block::new(); M_COST as usize]);
                 let result = work(&mut memory);
-                buffers.lock().expect("buffer pool lock").push(memory);
+                // Decided under the pool lock, so that of two hashes ending
+                // together the second sees the first gone and empties the pool.
+                let mut pool = buffers.lock().expect("buffer pool lock");
+                if this_hash.finish() {
+                    pool.push(memory);
+                } else {
+                    pool.clear();
+                }
                 result
             })
         })
@@ -322,6 +362,21 @@ mod tests {
             assert!(result.is_ok());
         }
         assert!(hasher.buffers.lock().unwrap().len() <= 2);
+    }
+
+    #[tokio::test]
+    async fn a_hasher_that_goes_idle_gives_its_buffers_back() {
+        let hasher = PasswordHasher::new(2);
+        let runs = (0..4).map(|i| {
+            let h = hasher.clone();
+            async move {
+                h.hash(Password::parse(format!("password-{i}")).unwrap())
+                    .await
+            }
+        });
+        futures::future::join_all(runs).await;
+        assert_eq!(hasher.buffers.lock().unwrap().len(), 0);
+        assert_eq!(hasher.in_flight.load(Ordering::SeqCst), 0);
     }
 
     #[test]
