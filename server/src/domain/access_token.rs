@@ -169,7 +169,7 @@ impl AccessTokens {
     /// already checked is found by its SHA-256 in a bounded cache, and only
     /// its time claims (and that its key is still published) are checked
     /// again: clients present one access token many times during its life.
-    pub async fn verify(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<AccessClaims>, AccessTokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AccessTokenError::Oversized);
         }
@@ -179,7 +179,7 @@ impl AccessTokens {
         if self.faults.has(Fault::AcceptAlgNone)
             && let Some(claims) = unsigned_claims(token)
         {
-            return Ok(claims);
+            return Ok(Arc::new(claims));
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(claims) = self.verified.get(&digest, &self.keys) {
@@ -187,6 +187,7 @@ impl AccessTokens {
             return Ok(claims);
         }
         let (kid, claims) = self.verify_signed(token).await?;
+        let claims = Arc::new(claims);
         self.verified
             .insert(digest, kid, claims.clone(), self.now_millis());
         Ok(claims)
@@ -279,7 +280,7 @@ struct VerifiedTokens(Arc<BoundedMap<[u8; 32], VerifiedToken>>);
 
 struct VerifiedToken {
     kid: String,
-    claims: AccessClaims,
+    claims: Arc<AccessClaims>,
 }
 
 /// About 0.5 KiB per entry: a few MiB at most.
@@ -293,13 +294,13 @@ impl Default for VerifiedTokens {
 
 impl VerifiedTokens {
     /// The claims of a verified token whose key is still published.
-    fn get(&self, digest: &[u8; 32], keys: &KeyRing) -> Option<AccessClaims> {
+    fn get(&self, digest: &[u8; 32], keys: &KeyRing) -> Option<Arc<AccessClaims>> {
         self.0.get(digest, |entry| {
             keys.publishes(&entry.kid).then(|| entry.claims.clone())
         })
     }
 
-    fn insert(&self, digest: [u8; 32], kid: String, claims: AccessClaims, now_millis: i64) {
+    fn insert(&self, digest: [u8; 32], kid: String, claims: Arc<AccessClaims>, now_millis: i64) {
         self.0.insert(digest, VerifiedToken { kid, claims }, |e| {
             e.claims.exp.saturating_mul(1000) > now_millis
         });

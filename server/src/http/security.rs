@@ -3,6 +3,8 @@
 //! and the refresh cookie (documentation of the cookie channel; the handlers
 //! read the cookie under its configured name).
 
+use std::sync::Arc;
+
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
@@ -20,9 +22,9 @@ use crate::domain::access_token::AccessClaims;
     bearer_format = "JWT",
     checker = "verify_access_token"
 )]
-pub struct AccessToken(pub AccessClaims);
+pub struct AccessToken(pub Arc<AccessClaims>);
 
-async fn verify_access_token(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {
+async fn verify_access_token(req: &Request, bearer: Bearer) -> poem::Result<Arc<AccessClaims>> {
     let state = req
         .data::<AppState>()
         .expect("the app state is installed on every route");
