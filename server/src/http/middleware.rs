@@ -79,11 +79,8 @@ pub async fn problems<E: Endpoint>(
     req: Request,
     fallback: Option<Arc<dyn Fn(Request) -> FallbackFuture + Send + Sync>>,
 ) -> poem::Result<Response> {
-    // Bytes, not str: a non-ASCII credential is still a (malformed) Bearer token.
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    // Kept (a reference-counted handle, not a copy) for the 401 challenge.
+    let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     let path = req.uri().path().to_owned();
     let path_is_api = is_api_path(&path);
     // Only a GET outside the API can fall back to the web app: copy the
@@ -108,6 +105,10 @@ pub async fn problems<E: Endpoint>(
                     return Ok(response);
                 }
             }
+            // Bytes, not str: a non-ASCII credential is still a (malformed) Bearer token.
+            let authorization = authorization
+                .as_ref()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()));
             let mut response = into_problem(err, authorization.as_deref());
             if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
                 && let Some(allow) = allowed_methods(&path)
