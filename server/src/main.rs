@@ -23,22 +23,16 @@ fn main() -> ExitCode {
 /// which keep them resident after the hashing ends. A fixed threshold keeps
 /// every large block in a mapping of its own that goes back to the system
 /// when freed, so the server returns to its idle size after a login flood.
-/// And every thread that allocates (runtime workers, the blocking pool, one
-/// worker per SQLite connection) would get an arena of its own, each keeping
-/// its freed memory; one arena per core is plenty.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
     const MMAP_THRESHOLD: i32 = 1 << 20;
-    let arenas = std::thread::available_parallelism()
-        .map_or(2, |n| i32::try_from(n.get()).unwrap_or(i32::MAX));
     // SAFETY: mallopt only sets allocator parameters; it is called before
-    // the runtime starts any other thread, and its arguments are in range.
-    let ok = unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-            & libc::mallopt(libc::M_ARENA_MAX, arenas)
-    };
+    // the runtime starts any other thread, and its arguments are constants.
+    let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
     if ok != 1 {
-        eprintln!("baton: could not tune malloc; memory may not return to the system after load");
+        eprintln!(
+            "baton: could not set the malloc mmap threshold; memory may not return after load"
+        );
     }
 }
 
