@@ -3,6 +3,7 @@
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    UpdateMany,
 };
 
 use super::StorageError;
@@ -74,19 +75,14 @@ pub async fn touch_session_of_token<C: ConnectionTrait>(
         .col_expr(session::Column::UserAgent, Expr::value(user_agent))
         .filter(session::Column::Id.in_subquery(session_of_token.clone()))
         .filter(session::Column::RevokedAt.is_null());
-    // Token hashes are unique: at most one row. Every statement saved is
-    // time the SQLite writer (or a PostgreSQL row lock) is held for less.
-    if db.support_returning() {
-        return Ok(update.exec_with_returning(db).await?.pop());
-    }
-    // MariaDB has no UPDATE … RETURNING: read back the row just locked.
-    if update.exec(db).await?.rows_affected != 1 {
-        return Ok(None);
-    }
-    Ok(session::Entity::find()
-        .filter(session::Column::Id.in_subquery(session_of_token))
-        .one(db)
-        .await?)
+    // Token hashes are unique: at most one row.
+    update_one(db, update, || async {
+        Ok(session::Entity::find()
+            .filter(session::Column::Id.in_subquery(session_of_token))
+            .one(db)
+            .await?)
+    })
+    .await
 }
 
 /// Marks the token rotated if, and only if, it is still live, and returns
@@ -104,13 +100,32 @@ pub async fn claim_for_rotation<C: ConnectionTrait>(
         .filter(refresh_token::Column::RotatedAt.is_null())
         .filter(refresh_token::Column::RevokedAt.is_null())
         .filter(refresh_token::Column::ExpiresAt.gt(now));
+    update_one(db, update, || find_token(db, token_hash)).await
+}
+
+/// Runs an UPDATE that changes at most one row and returns that row, `None`
+/// when it changed none. One statement where the backend has `UPDATE …
+/// RETURNING` (SQLite ≥ 3.35, PostgreSQL): every statement saved is time the
+/// SQLite writer or a PostgreSQL row lock is held for less. MariaDB has none,
+/// so there `read_back` fetches the row after the update.
+async fn update_one<E, C, F, Fut>(
+    db: &C,
+    update: UpdateMany<E>,
+    read_back: F,
+) -> Result<Option<E::Model>, StorageError>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<E::Model>, StorageError>>,
+{
     if db.support_returning() {
         return Ok(update.exec_with_returning(db).await?.pop());
     }
     if update.exec(db).await?.rows_affected != 1 {
         return Ok(None);
     }
-    find_token(db, token_hash).await
+    read_back().await
 }
 
 pub async fn find_token<C: ConnectionTrait>(
