@@ -63,17 +63,23 @@ async fn a_token_signed_by_the_server_key_with_good_claims_is_accepted() {
     assert_eq!(app.me(&token).await.status(), 200);
 }
 
-#[tokio::test]
-async fn a_token_accepted_once_vouches_for_no_altered_copy_of_itself() {
-    let Some((app, claims)) = setup().await else {
-        return;
-    };
-    let token = sign_with_server_key(&app, &good_header(&app), &claims);
+/// A good token the server has accepted once, and so remembers.
+async fn remembered_token(app: &TestApp, claims: &Value) -> String {
+    let token = sign_with_server_key(app, &good_header(app), claims);
     assert_eq!(
         app.me(&token).await.status(),
         200,
         "verified and remembered"
     );
+    token
+}
+
+#[tokio::test]
+async fn a_token_accepted_once_vouches_for_no_altered_copy_of_itself() {
+    let Some((app, claims)) = setup().await else {
+        return;
+    };
+    let token = remembered_token(&app, &claims).await;
     let (message, sig) = token.rsplit_once('.').unwrap();
     let (header, _) = message.split_once('.').unwrap();
     let mut evil = claims.clone();
@@ -93,12 +99,7 @@ async fn a_remembered_token_is_refused_once_its_key_leaves_the_jwks() {
     let Some((app, claims)) = setup().await else {
         return;
     };
-    let token = sign_with_server_key(&app, &good_header(&app), &claims);
-    assert_eq!(
-        app.me(&token).await.status(),
-        200,
-        "verified and remembered"
-    );
+    let token = remembered_token(&app, &claims).await;
     // An operator pulls a compromised key out of the database.
     app.db
         .execute_unprepared("DELETE FROM signing_keys")
