@@ -350,18 +350,27 @@ mod tests {
 
     #[tokio::test]
     async fn the_buffer_pool_never_outgrows_the_concurrency_limit() {
+        // Observed from inside each run, while the others are in flight:
+        // the buffers in use (one per running hash) plus those pooled.
         let hasher = PasswordHasher::new(2);
-        let runs = (0..6).map(|i| {
-            let h = hasher.clone();
+        let running = Arc::new(AtomicUsize::new(0));
+        let runs = (0..6).map(|_| {
+            let (h, running) = (hasher.clone(), running.clone());
+            let pool = hasher.buffers.clone();
             async move {
-                h.hash(Password::parse(format!("password-{i}")).unwrap())
-                    .await
+                h.run_blocking(move |_memory| {
+                    let now_running = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    let held = now_running + pool.lock().unwrap().len();
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    held
+                })
+                .await
             }
         });
-        for result in futures::future::join_all(runs).await {
-            assert!(result.is_ok());
+        for held in futures::future::join_all(runs).await {
+            assert!(held.unwrap() <= 2);
         }
-        assert!(hasher.buffers.lock().unwrap().len() <= 2);
     }
 
     #[tokio::test]
@@ -374,7 +383,9 @@ mod tests {
                     .await
             }
         });
-        futures::future::join_all(runs).await;
+        for result in futures::future::join_all(runs).await {
+            assert!(result.is_ok());
+        }
         assert_eq!(hasher.buffers.lock().unwrap().len(), 0);
         assert_eq!(hasher.in_flight.load(Ordering::SeqCst), 0);
     }
