@@ -39,8 +39,9 @@ pub async fn log_requests<E: Endpoint>(
         path = %req.uri().path(),
     );
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
+    // Reference-counted handles, not copies: this runs on every request.
+    let method = req.method().clone();
+    let uri = req.uri().clone();
     let started = Instant::now();
     async move {
         let mut response = match next.call(req).await {
@@ -49,7 +50,7 @@ pub async fn log_requests<E: Endpoint>(
         };
         let status = response.status();
         let elapsed = started.elapsed();
-        metrics.observe_request(&method, &path, status.as_u16(), elapsed);
+        metrics.observe_request(method.as_str(), uri.path(), status.as_u16(), elapsed);
         let micros = elapsed.as_micros();
         if status.is_server_error() {
             tracing::warn!(
@@ -81,17 +82,12 @@ pub async fn problems<E: Endpoint>(
 ) -> poem::Result<Response> {
     // Kept (a reference-counted handle, not a copy) for the 401 challenge.
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
-    let path = req.uri().path().to_owned();
-    let path_is_api = is_api_path(&path);
+    let uri = req.uri().clone();
+    let path_is_api = is_api_path(uri.path());
     // Only a GET outside the API can fall back to the web app: copy the
     // request for that case alone, not on every API call.
-    let replay = (!path_is_api && matches!(*req.method(), Method::GET | Method::HEAD)).then(|| {
-        (
-            req.method().clone(),
-            req.uri().clone(),
-            req.headers().clone(),
-        )
-    });
+    let replay = (!path_is_api && matches!(*req.method(), Method::GET | Method::HEAD))
+        .then(|| (req.method().clone(), uri.clone(), req.headers().clone()));
     match next.call(req).await {
         Ok(response) => Ok(response.into_response()),
         Err(err) => {
@@ -111,7 +107,7 @@ pub async fn problems<E: Endpoint>(
                 .map(|v| String::from_utf8_lossy(v.as_bytes()));
             let mut response = into_problem(err, authorization.as_deref());
             if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
-                && let Some(allow) = allowed_methods(&path)
+                && let Some(allow) = allowed_methods(uri.path())
                 && let Ok(value) = HeaderValue::from_str(&allow)
             {
                 // RFC 9110 §15.5.6: a 405 lists the methods the resource has.
