@@ -120,21 +120,22 @@ impl Sessions {
 
     fn issue(
         &self,
-        session: &SessionRecord,
+        user_id: &str,
+        session_id: &str,
         refresh: RefreshToken,
         refresh_expires_at: i64,
         now: Timestamp,
     ) -> Result<IssuedTokens, AuthError> {
         let access = self
             .access_tokens
-            .issue(&session.user_id, &session.id)
+            .issue(user_id, session_id)
             .map_err(|e| AuthError::Unexpected(e.into()))?;
         Ok(IssuedTokens {
             access,
             refresh,
             refresh_expires_at: Timestamp::from_millis(refresh_expires_at),
-            session_id: session.id.clone(),
-            user_id: session.user_id.clone(),
+            session_id: session_id.to_owned(),
+            user_id: user_id.to_owned(),
             issued_at: now,
         })
     }
@@ -197,7 +198,7 @@ impl Sessions {
         store::insert_token(&*txn, record).await?;
         txn.commit().await.map_err(db_err)?;
         tracing::info!(session_id = %session.id, "session started");
-        self.issue(&session, refresh, expires_at, now)
+        self.issue(&session.user_id, &session.id, refresh, expires_at, now)
     }
 
     /// Exchanges a refresh token for a new pair. See CONTRACT.md §3.
@@ -229,52 +230,44 @@ impl Sessions {
         )))
     }
 
-    /// The happy path, in one transaction: lock the token's session and
-    /// record the use (every writer takes the session first, so writers
-    /// queue rather than deadlock), claim the token (a conditional update
-    /// only one concurrent caller can win), add its successor.
+    /// The happy path: claim the token and add its successor, atomically
+    /// (storage::sessions::rotate). `None` when the token was not live.
     async fn try_rotate(
         &self,
         presented: &RefreshToken,
         now: Timestamp,
         user_agent: Option<String>,
     ) -> Result<Option<IssuedTokens>, AuthError> {
-        let hash = presented.hash();
-        let txn = store_begin(&self.db).await?;
-        let session =
-            store::touch_session_of_token(&*txn, &hash.0, now.as_millis(), user_agent.clone())
-                .await?;
-        let claimed = match session {
-            Some(session) => store::claim_for_rotation(&*txn, &hash.0, now.as_millis())
-                .await?
-                .map(|token| (session, token)),
-            None => None,
-        };
-        let Some((session, token)) = claimed else {
-            txn.rollback().await.map_err(db_err)?;
-            return Ok(None);
-        };
         let keeps_old = self.faults.has(Fault::RotationKeepsOldToken);
         let successor = if keeps_old {
             RefreshToken::generate()
         } else {
             presented.successor(&self.successor_key)
         };
-        let record = self.token_record(
-            &session,
-            Some(token.id.clone()),
-            &successor,
-            now,
-            user_agent.clone(),
-        );
-        let expires_at = record.expires_at;
-        store::insert_token(&*txn, record).await?;
+        let presented_hash = presented.hash().0.to_vec();
+        let rotation = store::Rotation {
+            presented_hash: presented_hash.clone(),
+            successor_id: uuid::Uuid::new_v4().to_string(),
+            successor_hash: successor.hash().0.to_vec(),
+            now: now.as_millis(),
+            successor_expires_at: now.saturating_add(self.policy.refresh_ttl).as_millis(),
+            user_agent,
+        };
+        let Some(rotated) = store::rotate(&self.db, rotation).await? else {
+            return Ok(None);
+        };
         if keeps_old {
-            store::unclaim(&*txn, &hash.0).await?;
+            store::unclaim(&self.db, &presented_hash).await?;
         }
-        txn.commit().await.map_err(db_err)?;
-        tracing::debug!(session_id = %session.id, "refresh token rotated");
-        self.issue(&session, successor, expires_at, now).map(Some)
+        tracing::debug!(session_id = %rotated.session_id, "refresh token rotated");
+        self.issue(
+            &rotated.user_id,
+            &rotated.session_id,
+            successor,
+            rotated.successor_expires_at,
+            now,
+        )
+        .map(Some)
     }
 
     /// The token could not be claimed: say why, or answer within the grace.
@@ -345,11 +338,19 @@ impl Sessions {
             let record = self.token_record(session, Some(token.id.clone()), &forked, now, None);
             let expires_at = record.expires_at;
             store::insert_token(&self.db, record).await?;
-            return self.issue(session, forked, expires_at, now).map(Some);
+            return self
+                .issue(&session.user_id, &session.id, forked, expires_at, now)
+                .map(Some);
         }
         tracing::debug!(session_id = %session.id, "rotated token presented within the grace");
-        self.issue(session, successor, next.expires_at, now)
-            .map(Some)
+        self.issue(
+            &session.user_id,
+            &session.id,
+            successor,
+            next.expires_at,
+            now,
+        )
+        .map(Some)
     }
 
     async fn revoke_for_reuse(&self, session: &SessionRecord) -> Result<(), AuthError> {

@@ -119,7 +119,7 @@ impl WriteTransaction {
     }
 }
 
-fn sqlite_writer_lock() -> Arc<tokio::sync::Mutex<()>> {
+pub(super) fn sqlite_writer_lock() -> Arc<tokio::sync::Mutex<()>> {
     static LOCK: std::sync::OnceLock<Arc<tokio::sync::Mutex<()>>> = std::sync::OnceLock::new();
     LOCK.get_or_init(Arc::default).clone()
 }

@@ -1,13 +1,16 @@
 //! Sessions (refresh-token families) and their tokens.
 
+use std::sync::Arc;
+
 use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sqlx::{self, Row as _};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    UpdateMany,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, RuntimeErr, UpdateMany,
 };
 
-use super::StorageError;
 use super::entities::{refresh_token, session};
+use super::{StorageError, begin, sqlite_writer_lock};
 
 pub use refresh_token::Model as TokenRecord;
 pub use session::Model as SessionRecord;
@@ -54,12 +57,179 @@ pub async fn insert_token<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A refresh token to exchange for its successor.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub presented_hash: Vec<u8>,
+    pub successor_id: String,
+    pub successor_hash: Vec<u8>,
+    pub now: i64,
+    /// The successor's sliding expiry; the session's absolute lifetime caps it.
+    pub successor_expires_at: i64,
+    pub user_agent: Option<String>,
+}
+
+/// What a rotation that happened produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub session_id: String,
+    pub user_id: String,
+    pub successor_expires_at: i64,
+}
+
+/// Rotates the presented token if, and only if, it is live (unrotated,
+/// unrevoked, unexpired) and its session unrevoked: marks it rotated,
+/// records the use on the session and inserts the successor, all or
+/// nothing. `None` when the token was not live; nothing changed then, and
+/// the caller finds out why.
+pub async fn rotate(
+    db: &DatabaseConnection,
+    rotation: Rotation,
+) -> Result<Option<Rotated>, StorageError> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            rotate_on_sqlite(db.get_sqlite_connection_pool().clone(), rotation).await
+        }
+        _ => rotate_in_transaction(db, rotation).await,
+    }
+}
+
+/// PostgreSQL and MariaDB: a transaction of three statements. Of N requests
+/// racing with one token, the conditional claim lets exactly one through.
+async fn rotate_in_transaction(
+    db: &DatabaseConnection,
+    rotation: Rotation,
+) -> Result<Option<Rotated>, StorageError> {
+    let txn = begin(db).await?;
+    let session = touch_session_of_token(
+        &*txn,
+        &rotation.presented_hash,
+        rotation.now,
+        rotation.user_agent.clone(),
+    )
+    .await?;
+    let claimed = match session {
+        Some(session) => claim_for_rotation(&*txn, &rotation.presented_hash, rotation.now)
+            .await?
+            .map(|token| (session, token)),
+        None => None,
+    };
+    let Some((session, token)) = claimed else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    let successor_expires_at = rotation
+        .successor_expires_at
+        .min(session.absolute_expires_at);
+    insert_token(
+        &*txn,
+        TokenRecord {
+            id: rotation.successor_id,
+            session_id: session.id.clone(),
+            parent_id: Some(token.id),
+            token_hash: rotation.successor_hash,
+            issued_at: rotation.now,
+            expires_at: successor_expires_at,
+            rotated_at: None,
+            revoked_at: None,
+            revoke_reason: None,
+            user_agent: rotation.user_agent,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(Rotated {
+        session_id: session.id,
+        user_id: session.user_id,
+        successor_expires_at,
+    }))
+}
+
+/// The SQLite rotation: one script, so the connection's worker thread runs
+/// all of it in one command. Through sea-orm it took five (BEGIN, three
+/// statements, COMMIT), each a round trip between the runtime and the worker
+/// while SQLite's single write lock was held; under load those hand-offs,
+/// not SQLite, bounded refresh throughput (docs/BENCHMARKS.md).
+///
+/// Each statement depends on the one before through the successor's row,
+/// whose id is new: it is inserted only if the presented token is live and
+/// its session unrevoked, and only then is the token claimed and the session
+/// touched. BEGIN IMMEDIATE takes the write lock first, so nothing
+/// interleaves. Parameters: ?1 successor id, ?2 successor hash, ?3 now,
+/// ?4 successor's sliding expiry, ?5 user agent, ?6 presented hash.
+const SQLITE_ROTATION: &str = "\
+BEGIN IMMEDIATE;
+INSERT INTO refresh_tokens (id, session_id, parent_id, token_hash, issued_at, expires_at, user_agent)
+    SELECT ?1, t.session_id, t.id, ?2, ?3, min(?4, s.absolute_expires_at), ?5
+    FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+    WHERE t.token_hash = ?6 AND t.rotated_at IS NULL AND t.revoked_at IS NULL
+        AND t.expires_at > ?3 AND s.revoked_at IS NULL;
+UPDATE refresh_tokens SET rotated_at = ?3
+    WHERE token_hash = ?6 AND rotated_at IS NULL
+        AND EXISTS (SELECT 1 FROM refresh_tokens WHERE id = ?1);
+UPDATE sessions SET last_used_at = ?3, user_agent = ?5
+    WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = ?1);
+SELECT t.session_id, s.user_id, t.expires_at
+    FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?1;
+COMMIT;";
+
+async fn rotate_on_sqlite(
+    pool: sqlx::SqlitePool,
+    rotation: Rotation,
+) -> Result<Option<Rotated>, StorageError> {
+    // The script opens a transaction the driver does not know about. Were
+    // this future dropped half-way (a client hanging up), the worker would
+    // stop between statements and the connection return to the pool inside
+    // that transaction; a task of its own always runs to the end.
+    let task = tokio::spawn(async move {
+        let _writer = sqlite_writer_lock().lock_owned().await;
+        let mut conn = pool.acquire().await?;
+        // fetch_all, never fetch_one/fetch_optional: those stop the script
+        // at the first row, before its COMMIT.
+        let rows = sqlx::query(SQLITE_ROTATION)
+            .bind(rotation.successor_id)
+            .bind(rotation.successor_hash)
+            .bind(rotation.now)
+            .bind(rotation.successor_expires_at)
+            .bind(rotation.user_agent)
+            .bind(rotation.presented_hash)
+            .fetch_all(&mut *conn)
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                // The script stopped at the failed statement, perhaps inside
+                // its transaction: closing the connection rolls that back
+                // and keeps the connection out of the pool.
+                let _ = conn.close().await;
+                return Err(e);
+            }
+        };
+        rows.first()
+            .map(|row| {
+                Ok(Rotated {
+                    session_id: row.try_get(0)?,
+                    user_id: row.try_get(1)?,
+                    successor_expires_at: row.try_get(2)?,
+                })
+            })
+            .transpose()
+    });
+    match task.await {
+        Ok(result) => result.map_err(|e| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e))).into()),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StorageError::Other(DbErr::Custom(
+            "the rotation was cancelled by the runtime shutting down".to_owned(),
+        ))),
+    }
+}
+
 /// Locks the unrevoked session of a token, before its token: every writer
 /// (rotation, logout, revocation) takes the session row first, so they
 /// queue on it instead of deadlocking. Records the use (time and user agent)
 /// in the same statement and returns the session; `None` when the token is
 /// unknown or its session revoked.
-pub async fn touch_session_of_token<C: ConnectionTrait>(
+async fn touch_session_of_token<C: ConnectionTrait>(
     db: &C,
     token_hash: &[u8],
     now: i64,
@@ -89,7 +259,7 @@ pub async fn touch_session_of_token<C: ConnectionTrait>(
 /// it. This single conditional UPDATE is what makes rotation safe under
 /// concurrency on every backend: of N requests racing with one token,
 /// exactly one changes the row.
-pub async fn claim_for_rotation<C: ConnectionTrait>(
+async fn claim_for_rotation<C: ConnectionTrait>(
     db: &C,
     token_hash: &[u8],
     now: i64,

@@ -17,5 +17,6 @@ mod crash_safety;
 mod db_faults;
 mod properties;
 mod revocation_races;
+mod rotation_failures;
 mod shutdown;
 mod throttling;
