@@ -94,8 +94,12 @@ def targets(b, floors, cores):
     hash_ms = floors["argon2"]["median_ms"]
     ideal = cores / (hash_ms / 1000)
     lg = rps(runs["login"])
+    measured = f"{lg / ideal:.2f} × ({lg:.1f} req/s)"
+    together = floors.get("argon2_parallel")
+    if together:  # an explanation, not the target: the most the hashes themselves allow
+        measured += f"; {lg / together['per_second']:.2f} × what {together['threads']} hashes at once reach ({together['per_second']:.1f}/s)"
     t.append((f"login ≥ 0.9 × cores ÷ hash time ({cores} ÷ {hash_ms:.1f} ms = {ideal:.1f}/s)",
-              f"{lg / ideal:.2f} × ({lg:.1f} req/s)", lg >= 0.9 * ideal))
+              measured, lg >= 0.9 * ideal))
     p_alone, p_flood = runs["me_alone"]["p99_us"], runs["me_flood"]["p99_us"]
     ratio = p_flood / max(p_alone, 1)
     t.append(("`/auth/me` p99 during a login flood ≤ 3 × without",
@@ -140,6 +144,13 @@ def main():
         f"- Argon2id (m=19456 KiB, t=2, p=1), one hash: median {a['median_ms']:.2f} ms, min {a['min_ms']:.2f} ms "
         f"over {a['hashes']} hashes → {cores} cores ÷ hash time = {cores / (a['median_ms'] / 1000):.1f} hashes/s"
     )
+    together = floors.get("argon2_parallel")
+    if together:
+        lines.append(
+            f"- Argon2id, {together['threads']} hashes at once (as under a login flood; not a target): median "
+            f"{together['median_ms']:.2f} ms each, {together['per_second']:.1f} hashes/s together "
+            f"({together['per_second'] / (cores / (a['median_ms'] / 1000)):.2f} × cores ÷ one hash's time)"
+        )
     lines.append("")
     for b in res["backends"]:
         lines.extend(backend_table(b))
