@@ -257,8 +257,8 @@ async fn touch_session_of_token<C: ConnectionTrait>(
 
 /// Marks the token rotated if, and only if, it is still live, and returns
 /// it. This single conditional UPDATE is what makes rotation safe under
-/// concurrency on every backend: of N requests racing with one token,
-/// exactly one changes the row.
+/// concurrency on PostgreSQL and MariaDB: of N requests racing with one
+/// token, exactly one changes the row.
 async fn claim_for_rotation<C: ConnectionTrait>(
     db: &C,
     token_hash: &[u8],
@@ -274,10 +274,10 @@ async fn claim_for_rotation<C: ConnectionTrait>(
 }
 
 /// Runs an UPDATE that changes at most one row and returns that row, `None`
-/// when it changed none. One statement where the backend has `UPDATE …
-/// RETURNING` (SQLite ≥ 3.35, PostgreSQL): every statement saved is time the
-/// SQLite writer or a PostgreSQL row lock is held for less. MariaDB has none,
-/// so there `read_back` fetches the row after the update.
+/// when it changed none. One statement on PostgreSQL (`UPDATE … RETURNING`):
+/// every statement saved is time a row lock is held for less. MariaDB has
+/// none, so there `read_back` fetches the row after the update. (SQLite
+/// rotates in a script of its own and never comes here.)
 async fn update_one<E, C, F, Fut>(
     db: &C,
     update: UpdateMany<E>,
