@@ -244,9 +244,9 @@ impl Sessions {
         } else {
             presented.successor(&self.successor_key)
         };
-        let presented_hash = presented.hash().0.to_vec();
+        let presented_hash = presented.hash();
         let rotation = store::Rotation {
-            presented_hash: presented_hash.clone(),
+            presented_hash: presented_hash.0.to_vec(),
             successor_id: uuid::Uuid::new_v4().to_string(),
             successor_hash: successor.hash().0.to_vec(),
             now: now.as_millis(),
@@ -257,7 +257,7 @@ impl Sessions {
             return Ok(None);
         };
         if keeps_old {
-            store::unclaim(&self.db, &presented_hash).await?;
+            store::unclaim(&self.db, &presented_hash.0).await?;
         }
         tracing::debug!(session_id = %rotated.session_id, "refresh token rotated");
         self.issue(
