@@ -11,13 +11,18 @@ use baton::storage::{PoolSettings, StorageError, connect};
 use crate::backend_test;
 use crate::helpers::*;
 
+/// The stored hash of a refresh token as a client holds it.
+fn hash_of(token: &str) -> Vec<u8> {
+    RefreshToken::presented(token)
+        .expect("a well-formed refresh token")
+        .hash()
+        .0
+        .to_vec()
+}
+
 fn rotation(presented: &str, successor_hash: Vec<u8>, now: i64) -> Rotation {
     Rotation {
-        presented_hash: RefreshToken::presented(presented)
-            .expect("a well-formed refresh token")
-            .hash()
-            .0
-            .to_vec(),
+        presented_hash: hash_of(presented),
         successor_id: uuid::Uuid::new_v4().to_string(),
         successor_hash,
         now,
@@ -48,26 +53,16 @@ backend_test!(
         let now = app.clock_now_millis();
         let before = store::find_session(&db, &session).await.unwrap().unwrap();
 
-        let taken = RefreshToken::presented(&second.refresh_token)
-            .unwrap()
-            .hash()
-            .0
-            .to_vec();
+        let taken = hash_of(&second.refresh_token);
         let failed = store::rotate(&db, rotation(&first.refresh_token, taken, now + 1)).await;
         assert!(
             matches!(failed, Err(StorageError::UniqueViolation(_))),
             "a successor hash that is taken is refused: {failed:?}"
         );
-        let presented = store::find_token(
-            &db,
-            &RefreshToken::presented(&first.refresh_token)
-                .unwrap()
-                .hash()
-                .0,
-        )
-        .await
-        .unwrap()
-        .expect("the presented token is still there");
+        let presented = store::find_token(&db, &hash_of(&first.refresh_token))
+            .await
+            .unwrap()
+            .expect("the presented token is still there");
         assert_eq!(presented.rotated_at, None, "the token was not claimed");
         let after = store::find_session(&db, &session).await.unwrap().unwrap();
         assert_eq!(after, before, "the session was not touched");
