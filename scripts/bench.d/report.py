@@ -140,16 +140,17 @@ def main():
             f"(p50 {s['p50_us']} µs, p99 {s['p99_us']} µs, {s['transactions']} in {s['seconds']} s)"
         )
     a = floors["argon2"]
+    ideal = cores / (a['median_ms'] / 1000)
     lines.append(
         f"- Argon2id (m=19456 KiB, t=2, p=1), one hash: median {a['median_ms']:.2f} ms, min {a['min_ms']:.2f} ms "
-        f"over {a['hashes']} hashes → {cores} cores ÷ hash time = {cores / (a['median_ms'] / 1000):.1f} hashes/s"
+        f"over {a['hashes']} hashes → {cores} cores ÷ hash time = {ideal:.1f} hashes/s"
     )
     together = floors.get("argon2_parallel")
     if together:
         lines.append(
             f"- Argon2id, {together['threads']} hashes at once (as under a login flood; not a target): median "
             f"{together['median_ms']:.2f} ms each, {together['per_second']:.1f} hashes/s together "
-            f"({together['per_second'] / (cores / (a['median_ms'] / 1000)):.2f} × cores ÷ one hash's time)"
+            f"({together['per_second'] / ideal:.2f} × cores ÷ one hash's time)"
         )
     lines.append("")
     for b in res["backends"]:
