@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::domain::SessionPolicy;
 use crate::domain::accounts::Registration;
+use crate::domain::service::ServiceSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -261,6 +262,19 @@ pub struct Settings {
     #[arg(long, env = "BATON_HOUSEKEEPING_INTERVAL", default_value = "10m", value_parser = positive_duration, global = true)]
     pub housekeeping_interval: Duration,
 
+    /// Make this instance's issuer, audience, lifetimes, grace and cookie the
+    /// service's: the first instance on a database records them, and any
+    /// later one whose values differ refuses to start unless this is set
+    /// (for a planned change; restart the other instances with the new
+    /// values too).
+    #[arg(
+        long,
+        env = "BATON_ADOPT_SETTINGS",
+        default_value_t = false,
+        global = true
+    )]
+    pub adopt_settings: bool,
+
     /// Deliberate faults for conformance testing (debug builds with the
     /// fault-injection feature only).
     #[arg(
@@ -320,6 +334,22 @@ impl Settings {
             refresh_ttl: self.refresh_ttl,
             session_max_lifetime: self.session_max_lifetime,
             reuse_grace: self.refresh_reuse_grace,
+        }
+    }
+
+    /// The refresh cookie's `Path`: the auth prefix (CONTRACT §3: not `/`).
+    pub fn cookie_path(&self) -> String {
+        "/auth".to_owned()
+    }
+
+    /// What every instance on the database must agree on.
+    pub fn service_settings(&self) -> ServiceSettings {
+        ServiceSettings {
+            issuer: self.issuer(),
+            audience: self.audience.clone(),
+            policy: self.policy(),
+            cookie_name: self.cookie_name.clone(),
+            cookie_path: self.cookie_path(),
         }
     }
 

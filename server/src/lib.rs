@@ -2,13 +2,14 @@
 //!
 //! Layout: `config` (command line and environment), `domain` (tokens, sessions,
 //! passwords; knows nothing of HTTP), `storage` (sea-orm entities, migrations,
-//! queries), `http` (poem-openapi endpoints and the one place errors become
+//! queries), `files` (secret files on disk), `http` (poem-openapi endpoints and the one place errors become
 //! problem responses), `startup` (wiring), `telemetry` (logs).
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod domain;
 pub mod faults;
+pub mod files;
 pub mod http;
 pub mod startup;
 pub mod storage;

@@ -16,18 +16,26 @@ use crate::domain::accounts::Accounts;
 use crate::domain::housekeeping::Housekeeping;
 use crate::domain::keys::{KeyRing, MasterKey};
 use crate::domain::password::PasswordHasher;
+use crate::domain::service::ServiceSettings;
 use crate::domain::sessions::Sessions;
 use crate::domain::{Clock, SystemClock};
 use crate::faults::Faults;
+use crate::files;
 use crate::http::state::{AppState, HttpSettings};
 use crate::http::throttle::{Limit, Limits, Throttle};
+use crate::storage::startup_lock::{self, StartupLock};
 use crate::storage::{self, PoolSettings};
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long an instance waits for others that are applying migrations or
+/// creating the first key on the same database.
+const STARTUP_LOCK_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Resolves the master secret: BATON_MASTER_KEY, else the key file, else a
-/// new key written to the key file (mode 0600).
+/// new key written to the key file (mode 0600, atomically: of two instances
+/// sharing a data directory, one writes it and the other reads it).
 pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     if let Some(text) = &settings.master_key {
         return MasterKey::parse(text).context("BATON_MASTER_KEY");
@@ -36,80 +44,149 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
         .master_key_file
         .clone()
         .unwrap_or_else(|| PathBuf::from("data/master.key"));
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading the master key file {}", path.display()))?;
-        return MasterKey::parse(&text)
-            .with_context(|| format!("the master key file {}", path.display()));
+    if !path.exists() {
+        let key = MasterKey::generate();
+        let created = files::create_secret_file(&path, format!("{}\n", key.to_hex()).as_bytes())
+            .with_context(|| format!("creating the master key file {}", path.display()))?;
+        if created == files::Created::Written {
+            tracing::warn!(
+                path = %path.display(),
+                "no master key was configured: generated one and saved it (mode 0600); \
+                 keep it safe and give the same key to every instance on this database"
+            );
+            return Ok(key);
+        }
     }
-    let key = MasterKey::generate();
-    write_secret_file(&path, &key.to_hex())?;
-    tracing::warn!(
-        path = %path.display(),
-        "no master key was configured: generated one and saved it (mode 0600); \
-         keep it safe and give the same key to every instance on this database"
-    );
-    Ok(key)
-}
-
-fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
+    if let Some(mode) = files::open_to_others(&path)
+        .with_context(|| format!("reading the master key file {}", path.display()))?
     {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        anyhow::bail!(
+            "the master key file {} can be read or written by other users (mode {mode:o}); \
+             it seals the signing keys: make it private with `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating the master key file {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    Ok(())
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the master key file {}", path.display()))?;
+    MasterKey::parse(&text).with_context(|| format!("the master key file {}", path.display()))
 }
 
-/// Creates the directory of an SQLite database file, so the default
-/// `sqlite://data/baton.db` works on a fresh clone.
-fn prepare_sqlite_path(url: &str) -> anyhow::Result<()> {
-    let Some(rest) = url
+/// The file of an SQLite database URL (`None` for other databases and for
+/// an in-memory one).
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
         .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return Ok(());
-    };
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)
+    (!path.is_empty() && path != ":memory:" && !rest.contains("mode=memory"))
+        .then(|| PathBuf::from(path))
+}
+
+/// Creates an SQLite database file (and its directory) private to this
+/// user before SQLite opens it: SQLite gives the -wal and -shm files the
+/// database file's mode, so all three hold the password hashes privately.
+/// An existing file keeps its mode; one open to others is reported.
+fn prepare_sqlite_file(path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        files::create_private_dir(parent)
             .with_context(|| format!("creating the database directory {}", parent.display()))?;
     }
+    files::private_file(path)
+        .with_context(|| format!("creating the database file {}", path.display()))?;
+    if let Ok(Some(mode)) = files::open_to_others(path) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "the database file can be read by other users; it holds password hashes: \
+             consider `chmod 600` on it and its -wal and -shm files"
+        );
+    }
     Ok(())
 }
 
-/// Connects to the configured database and applies the migrations.
-pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+/// Connects to the configured database (no migrations).
+async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url();
-    prepare_sqlite_path(&url)?;
+    if let Some(file) = sqlite_file(&url) {
+        prepare_sqlite_file(&file)?;
+    }
     let pool = PoolSettings {
         max_connections: settings.db_max_connections,
         connect_timeout: settings.db_timeout,
         statement_timeout: settings.db_timeout,
     };
-    let db = storage::connect(&url, &pool)
+    storage::connect(&url, &pool)
         .await
-        .with_context(|| format!("connecting to the database ({})", redact_url(&url)))?;
-    storage::migrate(&db).await.context("applying migrations")?;
+        .with_context(|| format!("connecting to the database ({})", redact_url(&url)))
+}
+
+/// Takes the database's startup lock and applies the migrations under it;
+/// the caller does the rest of its once-per-database work, then releases it.
+async fn lock_and_migrate(
+    settings: &Settings,
+    db: &DatabaseConnection,
+) -> anyhow::Result<StartupLock> {
+    let lock_file = sqlite_file(&settings.database_url()).map(|f| {
+        let mut name = f.into_os_string();
+        name.push(".startup-lock");
+        PathBuf::from(name)
+    });
+    let lock = startup_lock::acquire(db, lock_file, STARTUP_LOCK_PATIENCE).await?;
+    if let Err(e) = storage::migrate(db).await {
+        lock.release().await;
+        return Err(anyhow::Error::new(e).context("applying migrations"));
+    }
+    Ok(lock)
+}
+
+/// Connects to the configured database and applies the migrations.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(settings).await?;
+    lock_and_migrate(settings, &db).await?.release().await;
     Ok(db)
+}
+
+/// Compares this instance's service settings with the ones recorded in the
+/// database (recording them on a fresh one). A difference stops start-up,
+/// unless `adopt` makes this instance's values the service's.
+async fn agree_on_settings(
+    db: &DatabaseConnection,
+    ours: &ServiceSettings,
+    adopt: bool,
+) -> anyhow::Result<()> {
+    let recorded = storage::service_settings::recorded(db)
+        .await
+        .context("reading the recorded service settings")?;
+    let differences = ours.differences(&recorded);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    if recorded.is_empty() {
+        tracing::info!("recorded this service's settings in the database");
+    } else if adopt {
+        for difference in &differences {
+            tracing::warn!(
+                setting = difference.name,
+                "adopting this instance's setting: {difference}"
+            );
+        }
+    } else {
+        let list: Vec<String> = differences.iter().map(|d| format!("  {d}")).collect();
+        anyhow::bail!(
+            "this instance's settings differ from those of the service already running on this \
+             database:\n{}\nEvery instance on one database must publish the same issuer, \
+             audience, lifetimes, grace and cookie, or tokens from one are refused by another. \
+             Start it with the service's values (BATON_ISSUER defaults to http://BATON_BIND, so \
+             set it explicitly when instances bind different addresses), or, for a planned \
+             change, start one instance with --adopt-settings (BATON_ADOPT_SETTINGS=true) to \
+             make its values the service's.",
+            list.join("\n")
+        );
+    }
+    storage::service_settings::record(db, &ours.entries())
+        .await
+        .context("recording the service settings")
 }
 
 /// The URL without its password, for messages.
@@ -144,10 +221,20 @@ impl Application {
             );
         }
         let master = load_master_key(&settings)?;
-        let db = open_database(&settings).await?;
-        let keys = KeyRing::open(db.clone(), master.clone(), clock.clone())
-            .await
-            .context("loading the signing keys")?;
+        let db = connect(&settings).await?;
+        // Once per database, one instance at a time: migrations, the first
+        // signing key, the recorded settings.
+        let lock = lock_and_migrate(&settings, &db).await?;
+        let once = async {
+            let keys = KeyRing::open(db.clone(), master.clone(), clock.clone())
+                .await
+                .context("loading the signing keys")?;
+            agree_on_settings(&db, &settings.service_settings(), settings.adopt_settings).await?;
+            anyhow::Ok(keys)
+        }
+        .await;
+        lock.release().await;
+        let keys = once?;
         let policy = settings.policy();
         let issuer = settings.issuer();
         let access_tokens = AccessTokens::new(
@@ -196,7 +283,7 @@ impl Application {
             keys: keys.clone(),
             settings: Arc::new(HttpSettings {
                 cookie_name: settings.cookie_name.clone(),
-                cookie_path: "/auth".to_owned(),
+                cookie_path: settings.cookie_path(),
                 allowed_origins: settings.allowed_origins(),
                 issuer,
                 audience: settings.audience.clone(),
@@ -295,16 +382,27 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `baton rotate-keys`.
+/// `baton rotate-keys`. The retired key stays published for the service's
+/// recorded access-token life and leeway (this command's own flags only
+/// where none is recorded yet), so a rotation run with other flags cannot
+/// cut that window short.
 pub async fn rotate_keys(settings: Settings) -> anyhow::Result<String> {
     let master = load_master_key(&settings)?;
     let db = open_database(&settings).await?;
+    let recorded = storage::service_settings::recorded(&db).await?;
+    let recorded_secs = |name: &str| {
+        recorded
+            .get(name)
+            .and_then(|v| humantime::parse_duration(v).ok())
+    };
+    let access_ttl = recorded_secs("access_token_ttl").unwrap_or(settings.access_ttl);
+    let leeway = recorded_secs("access_token_leeway").unwrap_or(settings.jwt_leeway);
     let kid = crate::domain::keys::rotate_signing_key(
         &db,
         &master,
         SystemClock.now(),
-        settings.access_ttl,
-        settings.jwt_leeway,
+        access_ttl,
+        leeway,
     )
     .await?;
     Ok(kid)

@@ -179,8 +179,11 @@ export interface paths {
         };
         /**
          * List my sessions
-         * @description Every live session (one per login, on whatever device) of the access
-         *     token's user, with `current: true` on the one making the call.
+         * @description The live sessions (one per login, on whatever device) of the access
+         *     token's user, newest login first, with `current: true` on the one
+         *     making the call. Paged: at most `limit` sessions (default 50, at most
+         *     100) per reply; when more follow, the `Link` header (`rel="next"`)
+         *     gives the URL of the next page.
          */
         get: operations["listSessions"];
         put?: never;
@@ -956,16 +959,29 @@ export interface operations {
     };
     listSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description How many sessions per page: 1 to 100 (default 50). */
+                limit?: number;
+                /**
+                 * @description Where the page starts: the `cursor` of a previous reply's `Link`
+                 *     header; omit it for the first page.
+                 */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The caller's live sessions, newest login first. */
+            /** @description A page of the caller's live sessions, newest login first. */
             200: {
                 headers: {
+                    /**
+                     * @description `</auth/sessions?limit=N&cursor=C>; rel="next"` (RFC 8288) when
+                     *     more sessions follow; absent on the last page.
+                     */
+                    LINK?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -977,6 +993,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` when no token was sent; `Bearer error="invalid_token", error_description="..."` when one was refused. */
                     "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is malformed JSON, has a wrong type, a missing or unknown field, or a value that breaks a rule (`validation_failed`). */
+            422: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

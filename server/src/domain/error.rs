@@ -31,3 +31,18 @@ pub enum AuthError {
     #[error("unexpected failure: {0:#}")]
     Unexpected(#[from] anyhow::Error),
 }
+
+impl AuthError {
+    /// A definitive refresh failure: the session is over for this token (a
+    /// client logs out on these; anything else is worth retrying).
+    pub fn ends_the_session(&self) -> bool {
+        matches!(
+            self,
+            Self::RefreshTokenMissing
+                | Self::RefreshTokenInvalid
+                | Self::RefreshTokenExpired
+                | Self::RefreshTokenReused
+                | Self::SessionRevoked
+        )
+    }
+}

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 /// The lifetimes that govern every session, from configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionPolicy {
     /// Life of an access token.
     pub access_ttl: Duration,

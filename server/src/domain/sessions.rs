@@ -35,6 +35,29 @@ pub struct SessionSummary {
     pub current: bool,
 }
 
+/// Which sessions of a list to return: at most `limit`, after `after`.
+#[derive(Debug, Clone, Default)]
+pub struct SessionPage {
+    pub limit: usize,
+    pub after: Option<SessionCursor>,
+}
+
+impl SessionPage {
+    /// A page holds this many sessions unless asked for fewer, and never
+    /// more than `MAX_LIMIT`: a reply stays small whatever the number of
+    /// sessions.
+    pub const DEFAULT_LIMIT: usize = 50;
+    pub const MAX_LIMIT: usize = 100;
+}
+
+/// Where a page of sessions ends: the last session's login time and id (the
+/// list is ordered by both, newest first, so the next page starts below it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCursor {
+    pub created_at: Timestamp,
+    pub id: String,
+}
+
 /// Why a family was revoked, as stored.
 #[derive(Debug, Clone, Copy)]
 pub enum RevokeReason {
@@ -411,24 +434,30 @@ impl Sessions {
         Ok(())
     }
 
+    /// One page of the user's live sessions, newest login first, and where
+    /// the next page starts (`None` on the last page).
     pub async fn list(
         &self,
         user_id: &str,
         current_session_id: &str,
-    ) -> Result<Vec<SessionSummary>, AuthError> {
-        let now = self.clock.now().as_millis();
-        Ok(store::live_sessions(&self.db, user_id, now)
-            .await?
-            .into_iter()
-            .map(|(session, token)| SessionSummary {
-                current: session.id == current_session_id,
-                id: session.id,
-                created_at: Timestamp::from_millis(session.created_at),
-                last_used_at: Timestamp::from_millis(session.last_used_at),
-                expires_at: Timestamp::from_millis(token.expires_at),
-                user_agent: session.user_agent,
+        page: SessionPage,
+    ) -> Result<(Vec<SessionSummary>, Option<SessionCursor>), AuthError> {
+        let limit = page.limit.clamp(1, SessionPage::MAX_LIMIT);
+        let now = self.clock.now();
+        // One more than asked for says whether another page follows.
+        let mut sessions =
+            store::live_sessions(&self.db, user_id, now, page.after.as_ref(), limit + 1).await?;
+        let next = (sessions.len() > limit).then(|| {
+            sessions.truncate(limit);
+            sessions.last().map(|s| SessionCursor {
+                created_at: s.created_at,
+                id: s.id.clone(),
             })
-            .collect())
+        });
+        for session in &mut sessions {
+            session.current = session.id == current_session_id;
+        }
+        Ok((sessions, next.flatten()))
     }
 
     /// Revokes one of the user's own sessions. Another user's, an unknown and

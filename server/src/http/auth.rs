@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::client::{client_address, user_agent};
-use super::cookies::{clear_refresh_cookie, origin_allowed, read_cookie, set_refresh_cookie};
+use super::cookies::{clear_refresh_cookie, origin_allowed, read_cookies, set_refresh_cookie};
 use super::error::ApiError;
 use super::models::{
     ApiTags, LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, TokenPair, User,
@@ -116,23 +116,50 @@ fn throttle(state: &AppState, key: String, limit: super::throttle::Limit) -> Res
         .map_err(|retry_after| ApiError::RateLimited { retry_after })
 }
 
-/// The refresh token of a refresh or logout request: the body wins, then the
-/// cookie, whose use from a browser needs an allowed `Origin`.
-fn presented_token(
+/// The refresh token(s) of a refresh or logout request: the body's wins;
+/// else every refresh cookie sent (one of them may be planted, see
+/// `read_cookies`), whose use from a browser needs an allowed `Origin`.
+/// Empty when none was presented.
+fn presented_tokens(
     req: &Request,
     state: &AppState,
     from_body: Option<String>,
-) -> Result<Option<(String, Channel)>, ApiError> {
+) -> Result<(Vec<String>, Channel), ApiError> {
     if let Some(token) = from_body {
-        return Ok(Some((token, Channel::Body)));
+        return Ok((vec![token], Channel::Body));
     }
-    let Some(token) = read_cookie(req, &state.settings.cookie_name) else {
-        return Ok(None);
-    };
-    if !state.faults.has(Fault::NoOriginCheck) && !origin_allowed(req, &state.settings) {
+    let tokens = read_cookies(req, &state.settings.cookie_name);
+    if !tokens.is_empty()
+        && !state.faults.has(Fault::NoOriginCheck)
+        && !origin_allowed(req, &state.settings)
+    {
         return Err(ApiError::OriginNotAllowed);
     }
-    Ok(Some((token, Channel::Cookie)))
+    Ok((tokens, Channel::Cookie))
+}
+
+/// Rotates the first of the candidates that rotates. A candidate refused
+/// definitively (unknown, expired, reused, revoked) gives way to the next,
+/// so a planted cookie sent first cannot end the real session; any other
+/// failure (503, ...) is answered as it is.
+async fn rotate_first(
+    state: &AppState,
+    candidates: &[String],
+    user_agent: Option<String>,
+) -> Result<IssuedTokens, AuthError> {
+    let mut refusal = AuthError::RefreshTokenMissing;
+    for raw in candidates {
+        let result = match RefreshToken::presented(raw) {
+            Some(token) => state.sessions.rotate(&token, user_agent.clone()).await,
+            None => Err(AuthError::RefreshTokenInvalid),
+        };
+        match result {
+            Ok(issued) => return Ok(issued),
+            Err(e) if e.ends_the_session() => refusal = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(refusal)
 }
 
 #[OpenApi(tag = "ApiTags::Auth")]
@@ -244,27 +271,23 @@ impl AuthApi {
             format!("refresh:{ip}"),
             state.throttle.limits.refresh_per_ip,
         )?;
-        let Some((raw, channel)) = presented_token(
+        let (candidates, channel) = presented_tokens(
             req,
             &state,
             body.0.refresh_token.map(StrictString::into_inner),
-        )?
-        else {
+        )?;
+        if candidates.is_empty() {
             return Err(AuthError::RefreshTokenMissing.into());
-        };
-        let result = match RefreshToken::presented(&raw) {
-            Some(token) => state.sessions.rotate(&token, user_agent(req)).await,
-            None => Err(AuthError::RefreshTokenInvalid),
-        };
-        match result {
+        }
+        match rotate_first(&state, &candidates, user_agent(req)).await {
             Ok(issued) => {
                 state.metrics.observe_refresh("ok");
                 Ok(token_response(&state, issued, channel))
             }
             Err(e) => {
+                let definitive = e.ends_the_session();
                 let error = ApiError::from(e);
                 state.metrics.observe_refresh(error.code().as_str());
-                let definitive = error.code().is_refresh_failure();
                 if channel == Channel::Cookie && definitive {
                     let clear = clear_refresh_cookie(&state.settings);
                     return Err(ApiError::ClearingCookie(Box::new(error), clear).into());
@@ -289,13 +312,19 @@ impl AuthApi {
         _cookie: OptionalRefreshCookie,
         body: Json<LogoutRequest>,
     ) -> Result<LogoutResponse, LogoutError> {
-        let presented = presented_token(
+        let (candidates, _) = presented_tokens(
             req,
             &state,
             body.0.refresh_token.map(StrictString::into_inner),
         )?;
-        let token = presented.and_then(|(raw, _)| RefreshToken::presented(&raw));
-        state.sessions.logout(token.as_ref()).await?;
+        // Every candidate's session ends: ours is meant to, and a planted
+        // token's is its planter's own.
+        for token in candidates
+            .iter()
+            .filter_map(|raw| RefreshToken::presented(raw))
+        {
+            state.sessions.logout(Some(&token)).await?;
+        }
         Ok(LogoutResponse::NoContent(
             clear_refresh_cookie(&state.settings),
             NO_STORE.to_owned(),

@@ -27,16 +27,34 @@ pub fn clear_refresh_cookie(settings: &HttpSettings) -> String {
     )
 }
 
-/// The value of the first cookie named `name` in the request's `Cookie` headers.
-pub fn read_cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers()
+/// At most this many cookies of the refresh cookie's name are considered.
+pub const MAX_COOKIE_CANDIDATES: usize = 4;
+
+/// The distinct values of the cookies named `name` in the request's `Cookie`
+/// headers, in the order sent, at most `MAX_COOKIE_CANDIDATES`. There can be
+/// several: a sibling subdomain can plant a cookie of the same name with a
+/// more specific path ("cookie tossing"), which browsers send first, so the
+/// first one is not necessarily ours.
+pub fn read_cookies(req: &Request, name: &str) -> Vec<String> {
+    let mut values: Vec<String> = Vec::new();
+    let found = req
+        .headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'));
+    for value in found {
+        if values.len() == MAX_COOKIE_CANDIDATES {
+            break;
+        }
+        if !values.iter().any(|seen| seen == value) {
+            values.push(value.to_owned());
+        }
+    }
+    values
 }
 
 /// CSRF defence besides SameSite: a cookie-authenticated request with an
@@ -102,11 +120,17 @@ mod tests {
         let req = Request::builder()
             .header(header::COOKIE, "a=1; __Secure-baton_refresh=xyz; b=2")
             .finish();
-        assert_eq!(
-            read_cookie(&req, "__Secure-baton_refresh").as_deref(),
-            Some("xyz")
-        );
-        assert_eq!(read_cookie(&req, "missing"), None);
+        assert_eq!(read_cookies(&req, "__Secure-baton_refresh"), ["xyz"]);
+        assert!(read_cookies(&req, "missing").is_empty());
+    }
+
+    #[test]
+    fn every_cookie_of_the_name_is_a_candidate_in_the_order_sent_and_bounded() {
+        let req = Request::builder()
+            .header(header::COOKIE, "r=planted; a=1; r=real; r=planted")
+            .header(header::COOKIE, "r=3; r=4; r=5")
+            .finish();
+        assert_eq!(read_cookies(&req, "r"), ["planted", "real", "3", "4"]);
     }
 
     #[test]

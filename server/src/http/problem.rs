@@ -87,17 +87,6 @@ pub enum ProblemCode {
 }
 
 impl ProblemCode {
-    /// The definitive refresh failures: the session is over for this token.
-    pub fn is_refresh_failure(self) -> bool {
-        matches!(
-            self,
-            Self::RefreshTokenInvalid
-                | Self::RefreshTokenExpired
-                | Self::RefreshTokenReused
-                | Self::SessionRevoked
-        )
-    }
-
     pub fn as_str(self) -> &'static str {
         use ProblemCode::*;
         match self {

@@ -1,22 +1,49 @@
 //! `/auth/sessions`: the caller's sessions (devices).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::error::ApiError;
 use super::models::{ApiTags, Session};
 use super::problem::problem_responses;
 use super::security::AccessToken;
 use super::state::AppState;
+use crate::domain::Timestamp;
+use crate::domain::sessions::{SessionCursor, SessionPage};
 
 pub struct SessionsApi;
 
 #[derive(ApiResponse)]
 pub enum ListResponse {
-    /// The caller's live sessions, newest login first.
+    /// A page of the caller's live sessions, newest login first.
     #[oai(status = 200)]
-    Ok(Json<Vec<Session>>),
+    Ok(
+        Json<Vec<Session>>,
+        /// `</auth/sessions?limit=N&cursor=C>; rel="next"` (RFC 8288) when
+        /// more sessions follow; absent on the last page.
+        #[oai(header = "Link")]
+        Option<String>,
+    ),
+}
+
+/// The opaque `cursor` of a next page: the last session's login time and id.
+fn encode_cursor(cursor: &SessionCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", cursor.created_at.as_millis(), cursor.id))
+}
+
+fn decode_cursor(text: &str) -> Result<SessionCursor, ApiError> {
+    let invalid = || ApiError::Validation("cursor: not a cursor this service gave out".to_owned());
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (millis, id) = text.split_once('.').ok_or_else(invalid)?;
+    Ok(SessionCursor {
+        created_at: Timestamp::from_millis(millis.parse().map_err(|_| invalid())?),
+        id: id.to_owned(),
+    })
 }
 
 #[derive(ApiResponse)]
@@ -26,7 +53,7 @@ pub enum RevokedResponse {
     NoContent,
 }
 
-problem_responses!(ListError(bearer): 401, 503);
+problem_responses!(ListError(bearer): 401, 422, 503);
 problem_responses!(RevokeOneError(bearer): 401, 404, 503);
 problem_responses!(RevokeAllError(bearer): 401, 503);
 
@@ -34,18 +61,40 @@ problem_responses!(RevokeAllError(bearer): 401, 503);
 impl SessionsApi {
     /// List my sessions
     ///
-    /// Every live session (one per login, on whatever device) of the access
-    /// token's user, with `current: true` on the one making the call.
+    /// The live sessions (one per login, on whatever device) of the access
+    /// token's user, newest login first, with `current: true` on the one
+    /// making the call. Paged: at most `limit` sessions (default 50, at most
+    /// 100) per reply; when more follow, the `Link` header (`rel="next"`)
+    /// gives the URL of the next page.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
     async fn list(
         &self,
         state: Data<&AppState>,
         auth: AccessToken,
+        /// How many sessions per page: 1 to 100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// Where the page starts: the `cursor` of a previous reply's `Link`
+        /// header; omit it for the first page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
     ) -> Result<ListResponse, ListError> {
-        let sessions = state.sessions.list(&auth.0.sub, &auth.0.sid).await?;
-        Ok(ListResponse::Ok(Json(
-            sessions.into_iter().map(Into::into).collect(),
-        )))
+        let limit = limit.0.map_or(SessionPage::DEFAULT_LIMIT, |n| n as usize);
+        let page = SessionPage {
+            limit,
+            after: cursor.0.as_deref().map(decode_cursor).transpose()?,
+        };
+        let (sessions, next) = state.sessions.list(&auth.0.sub, &auth.0.sid, page).await?;
+        let link = next.map(|next| {
+            format!(
+                "</auth/sessions?limit={limit}&cursor={}>; rel=\"next\"",
+                encode_cursor(&next)
+            )
+        });
+        Ok(ListResponse::Ok(
+            Json(sessions.into_iter().map(Into::into).collect()),
+            link,
+        ))
     }
 
     /// Revoke one of my sessions
@@ -86,5 +135,22 @@ impl SessionsApi {
     ) -> Result<RevokedResponse, RevokeAllError> {
         state.sessions.revoke_all(&auth.0.sub).await?;
         Ok(RevokedResponse::NoContent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_survives_its_round_trip_and_forgeries_are_refused() {
+        let cursor = SessionCursor {
+            created_at: Timestamp::from_millis(1_795_000_000_123),
+            id: "6a1f0e2d-9c8b-4a7e-b6d5-c4b3a2f1e0d9".to_owned(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&cursor)).unwrap(), cursor);
+        for bad in ["", "%%%", "bm9wZQ", "YWJjLmRlZg"] {
+            assert!(decode_cursor(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -4,8 +4,10 @@
 pub mod entities;
 pub mod housekeeping;
 pub mod migration;
+pub mod service_settings;
 pub mod sessions;
 pub mod signing_keys;
+pub mod startup_lock;
 pub mod users;
 
 use std::sync::Arc;

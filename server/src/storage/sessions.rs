@@ -6,11 +6,13 @@ use sea_orm::sea_query::{Expr, Query};
 use sea_orm::sqlx::{self, Row as _};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, RuntimeErr, UpdateMany,
+    EntityTrait, QueryFilter, RuntimeErr, UpdateMany,
 };
 
 use super::entities::{refresh_token, session};
 use super::{StorageError, begin, sqlite_writer_lock};
+use crate::domain::Timestamp;
+use crate::domain::sessions::{SessionCursor, SessionSummary};
 
 pub use refresh_token::Model as TokenRecord;
 pub use session::Model as SessionRecord;
@@ -386,36 +388,68 @@ pub async fn revoke_user_sessions<C: ConnectionTrait>(
     Ok(result.rows_affected)
 }
 
-/// The user's unrevoked sessions that have a live refresh token, each with
-/// that token, newest login first.
+/// Up to `limit` of the user's live sessions (unrevoked, with a live
+/// refresh token), newest login first, starting after `after`. One query
+/// whatever the number of sessions: the join binds no per-session values.
 pub async fn live_sessions<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
-    now: i64,
-) -> Result<Vec<(SessionRecord, TokenRecord)>, StorageError> {
-    let sessions = session::Entity::find()
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .order_by_desc(session::Column::CreatedAt)
-        .all(db)
-        .await?;
-    if sessions.is_empty() {
-        return Ok(Vec::new());
+    now: Timestamp,
+    after: Option<&SessionCursor>,
+    limit: usize,
+) -> Result<Vec<SessionSummary>, StorageError> {
+    use sea_orm::sea_query::{Alias, Cond, ExprTrait as _, Order};
+    let s = |c: session::Column| Expr::col((session::Entity, c));
+    let t = |c: refresh_token::Column| Expr::col((refresh_token::Entity, c));
+    let mut query = Query::select();
+    query
+        .column((session::Entity, session::Column::Id))
+        .column((session::Entity, session::Column::CreatedAt))
+        .column((session::Entity, session::Column::LastUsedAt))
+        .column((session::Entity, session::Column::UserAgent))
+        .expr_as(
+            t(refresh_token::Column::ExpiresAt),
+            Alias::new("token_expires_at"),
+        )
+        .from(session::Entity)
+        .inner_join(
+            refresh_token::Entity,
+            t(refresh_token::Column::SessionId).equals((session::Entity, session::Column::Id)),
+        )
+        .and_where(s(session::Column::UserId).eq(user_id))
+        .and_where(s(session::Column::RevokedAt).is_null())
+        .and_where(t(refresh_token::Column::RotatedAt).is_null())
+        .and_where(t(refresh_token::Column::RevokedAt).is_null())
+        .and_where(t(refresh_token::Column::ExpiresAt).gt(now.as_millis()))
+        .order_by((session::Entity, session::Column::CreatedAt), Order::Desc)
+        .order_by((session::Entity, session::Column::Id), Order::Desc)
+        .limit(u64::try_from(limit).unwrap_or(u64::MAX));
+    if let Some(after) = after {
+        let created = after.created_at.as_millis();
+        query.cond_where(
+            Cond::any()
+                .add(s(session::Column::CreatedAt).lt(created))
+                .add(
+                    Cond::all()
+                        .add(s(session::Column::CreatedAt).eq(created))
+                        .add(s(session::Column::Id).lt(after.id.as_str())),
+                ),
+        );
     }
-    let tokens = refresh_token::Entity::find()
-        .filter(refresh_token::Column::SessionId.is_in(sessions.iter().map(|s| s.id.clone())))
-        .filter(refresh_token::Column::RotatedAt.is_null())
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .filter(refresh_token::Column::ExpiresAt.gt(now))
-        .all(db)
-        .await?;
-    Ok(sessions
-        .into_iter()
-        .filter_map(|s| {
-            let token = tokens.iter().find(|t| t.session_id == s.id)?.clone();
-            Some((s, token))
+    let rows = db.query_all(&query).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SessionSummary {
+                id: row.try_get("", "id")?,
+                created_at: Timestamp::from_millis(row.try_get("", "created_at")?),
+                last_used_at: Timestamp::from_millis(row.try_get("", "last_used_at")?),
+                expires_at: Timestamp::from_millis(row.try_get("", "token_expires_at")?),
+                user_agent: row.try_get("", "user_agent")?,
+                current: false,
+            })
         })
-        .collect())
+        .collect::<Result<_, DbErr>>()
+        .map_err(StorageError::from)
 }
 
 /// Counts the live (unrotated, unrevoked, unexpired) tokens of a family. The

@@ -169,3 +169,136 @@ async fn session_endpoints_need_an_access_token() {
         .unwrap();
     assert_problem(r, 401, "missing_token").await;
 }
+
+/// Gives the user `count` more live sessions, written straight to the
+/// database (logging in thousands of times would take minutes of hashing),
+/// each with its own login time, oldest first.
+async fn add_sessions(app: &TestApp, user_id: &str, count: usize) {
+    use baton::storage::entities::{refresh_token, session};
+    use sea_orm::{ActiveValue::Set, EntityTrait as _, TransactionTrait as _};
+    let now = app.clock_now_millis();
+    let txn = app.db.begin().await.unwrap();
+    let ids: Vec<String> = (0..count)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    for chunk in ids.chunks(200).enumerate() {
+        let (chunk_index, chunk) = chunk;
+        let login = |i: usize| now - 1_000_000 + (chunk_index * 200 + i) as i64;
+        session::Entity::insert_many(chunk.iter().enumerate().map(|(i, id)| {
+            session::ActiveModel {
+                id: Set(id.clone()),
+                user_id: Set(user_id.to_owned()),
+                created_at: Set(login(i)),
+                last_used_at: Set(login(i)),
+                absolute_expires_at: Set(now + 86_400_000),
+                revoked_at: Set(None),
+                revoke_reason: Set(None),
+                user_agent: Set(Some("Bulk/1.0".to_owned())),
+            }
+        }))
+        .exec_without_returning(&txn)
+        .await
+        .unwrap();
+        refresh_token::Entity::insert_many(chunk.iter().map(|id| refresh_token::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            session_id: Set(id.clone()),
+            parent_id: Set(None),
+            token_hash: Set(uuid::Uuid::new_v4().as_bytes().repeat(2)),
+            issued_at: Set(now),
+            expires_at: Set(now + 3_600_000),
+            rotated_at: Set(None),
+            revoked_at: Set(None),
+            revoke_reason: Set(None),
+            user_agent: Set(None),
+        }))
+        .exec_without_returning(&txn)
+        .await
+        .unwrap();
+    }
+    txn.commit().await.unwrap();
+}
+
+/// The `Link: <…>; rel="next"` target of a list reply, if any.
+fn next_page(r: &reqwest::Response) -> Option<String> {
+    let link = r.headers().get("link")?.to_str().unwrap();
+    let target = link.strip_prefix('<')?.split_once(">; rel=\"next\"")?.0;
+    Some(target.to_owned())
+}
+
+backend_test!(
+    a_user_with_thousands_of_sessions_gets_bounded_pages_that_cover_every_session_once,
+    |app| {
+        let user = app.new_user().await;
+        let tokens = app.login_body(&user).await;
+        let user_id = claims(&tokens.access_token)["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        add_sessions(&app, &user_id, 2_499).await;
+
+        let first = app.sessions(&tokens.access_token).await;
+        assert_eq!(first.status(), 200);
+        assert!(next_page(&first).is_some(), "more pages follow");
+        let page: Vec<Value> = first.json().await.unwrap();
+        assert_eq!(page.len(), 50, "the default page");
+        assert_eq!(page[0]["id"], tokens.session_id(), "newest login first");
+        assert_eq!(page[0]["current"], true);
+
+        let mut seen = std::collections::HashSet::new();
+        let mut last_login = None;
+        let mut path = Some("/auth/sessions?limit=100".to_owned());
+        let mut pages = 0;
+        while let Some(p) = path {
+            let r = app.get_authed(&p, &tokens.access_token).await;
+            assert_eq!(r.status(), 200, "{p}");
+            path = next_page(&r);
+            let page: Vec<Value> = r.json().await.unwrap();
+            assert!(page.len() <= 100);
+            for s in page {
+                let login = s["created_at"].as_str().unwrap().to_owned();
+                assert!(last_login.as_ref().is_none_or(|l: &String| *l >= login));
+                last_login = Some(login);
+                assert!(
+                    seen.insert(s["id"].as_str().unwrap().to_owned()),
+                    "listed twice: {s}"
+                );
+            }
+            pages += 1;
+        }
+        assert_eq!(seen.len(), 2_500, "every live session, once");
+        assert_eq!(pages, 25);
+    }
+);
+
+#[tokio::test]
+async fn the_list_stays_one_query_beyond_the_sqlite_variable_limit() {
+    // Above 32,766 sessions, binding every session id was a 500.
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let user = app.new_user().await;
+    let tokens = app.login_body(&user).await;
+    let user_id = claims(&tokens.access_token)["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    add_sessions(&app, &user_id, 33_000).await;
+    let r = app.sessions(&tokens.access_token).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 50);
+}
+
+#[tokio::test]
+async fn a_page_size_out_of_range_or_a_forged_cursor_is_a_422() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let user = app.new_user().await;
+    let tokens = app.login_body(&user).await;
+    for query in ["limit=0", "limit=101", "limit=ten", "cursor=not-a-cursor"] {
+        let r = app
+            .get_authed(&format!("/auth/sessions?{query}"), &tokens.access_token)
+            .await;
+        assert_problem(r, 422, "validation_failed").await;
+    }
+}

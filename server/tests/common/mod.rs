@@ -19,6 +19,13 @@ impl BatonProcess {
     /// Starts the binary with `env` on top of a test baseline (port 0, no
     /// throttling, JSON logs at debug level) and waits for it to listen.
     pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> BatonProcess {
+        let mut process = Self::spawn(dir, env);
+        process.wait_until_listening();
+        process
+    }
+
+    /// Starts the binary like `start`, without waiting for it.
+    pub fn spawn(dir: &std::path::Path, env: &[(&str, &str)]) -> BatonProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
         command
             .arg("serve")
@@ -49,7 +56,17 @@ impl BatonProcess {
                 all.push('\n');
             }
         });
+        BatonProcess {
+            child,
+            logs,
+            address: String::new(),
+        }
+    }
+
+    /// Waits until the server logs its address (30 s at most).
+    pub fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let logs = &self.logs;
         let address = loop {
             let found = logs.lock().unwrap().lines().find_map(|l| {
                 let start = l.find("listening on http://")? + "listening on ".len();
@@ -59,6 +76,12 @@ impl BatonProcess {
             if let Some(a) = found {
                 break a;
             }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the server exited ({status}) instead of listening:\n{}",
+                    logs.lock().unwrap()
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "the server did not start:\n{}",
@@ -66,11 +89,23 @@ impl BatonProcess {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        BatonProcess {
-            child,
-            logs,
-            address,
+        self.address = address;
+    }
+
+    /// Waits for the process to exit (30 s at most) and returns its status.
+    pub fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {

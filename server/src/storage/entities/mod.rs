@@ -2,6 +2,7 @@
 //! BIGINT columns: exact, ordered, and the same on all three backends.
 
 pub mod refresh_token;
+pub mod service_setting;
 pub mod session;
 pub mod signing_key;
 pub mod user;
