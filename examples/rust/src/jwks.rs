@@ -16,6 +16,13 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30);
 /// Never trust a copy longer than this, whatever a cache in between says.
 const MAX_MAX_AGE: Duration = Duration::from_secs(300);
 
+pub enum KeyError {
+    /// Not in the JWK Set, even after a refetch: the token is refused.
+    Unknown(String),
+    /// The JWK Set could not be fetched: our outage, not the client's fault.
+    Unavailable(String),
+}
+
 pub struct JwksCache {
     uri: String,
     client: reqwest::Client,
@@ -38,7 +45,8 @@ impl Copy {
     }
 
     fn may_refetch_for_unknown_kid(&self) -> bool {
-        self.fetched_at.is_none_or(|t| t.elapsed() >= UNKNOWN_KID_COOLDOWN)
+        self.fetched_at
+            .is_none_or(|t| t.elapsed() >= UNKNOWN_KID_COOLDOWN)
     }
 }
 
@@ -57,7 +65,7 @@ impl JwksCache {
     }
 
     /// The key named `kid`, from the copy if it is fresh and has it.
-    pub async fn key(&self, kid: &str) -> Result<DecodingKey, String> {
+    pub async fn key(&self, kid: &str) -> Result<DecodingKey, KeyError> {
         {
             let copy = self.copy.read().await;
             if copy.fresh()
@@ -73,10 +81,13 @@ impl JwksCache {
             !copy.fresh() || (!copy.keys.contains_key(kid) && copy.may_refetch_for_unknown_kid())
         };
         if needs_fetch {
-            self.fetch().await?;
+            self.fetch().await.map_err(KeyError::Unavailable)?;
         }
         let copy = self.copy.read().await;
-        copy.keys.get(kid).cloned().ok_or_else(|| format!("unknown kid {kid}"))
+        copy.keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| KeyError::Unknown(kid.to_owned()))
     }
 
     async fn fetch(&self) -> Result<(), String> {
@@ -85,7 +96,10 @@ impl JwksCache {
         if let Some(etag) = &etag {
             request = request.header("if-none-match", etag);
         }
-        let response = request.send().await.map_err(|e| format!("JWKS fetch: {e}"))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("JWKS fetch: {e}"))?;
         let max_age = max_age(response.headers());
         let new_etag = response
             .headers()

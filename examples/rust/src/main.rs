@@ -17,7 +17,7 @@ use poem::web::Json;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler};
 use serde::{Deserialize, Serialize};
 
-use jwks::JwksCache;
+use jwks::{JwksCache, KeyError};
 
 /// At most 5 s of clock skew, on `exp`, `nbf` and `iat`.
 const LEEWAY_SECONDS: u64 = 5;
@@ -30,6 +30,19 @@ pub struct AccessClaims {
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
+}
+
+enum Refusal {
+    /// A 401: the token is not acceptable.
+    Invalid(String),
+    /// A 503: the JWK Set is out of reach.
+    Unavailable(String),
+}
+
+impl<T: Into<String>> From<T> for Refusal {
+    fn from(reason: T) -> Self {
+        Self::Invalid(reason.into())
+    }
 }
 
 struct Verifier {
@@ -54,23 +67,32 @@ impl Verifier {
         }
     }
 
-    async fn verify(&self, token: &str) -> Result<(AccessClaims, String), String> {
+    async fn verify(&self, token: &str) -> Result<(AccessClaims, String), Refusal> {
         let header = decode_header(token).map_err(|e| e.to_string())?;
         if header.alg != Algorithm::EdDSA {
             return Err("alg is not EdDSA".into());
         }
         // jsonwebtoken never looks at typ: RFC 9068 tokens say at+jwt.
-        let typ = header.typ.as_deref().unwrap_or_default().to_ascii_lowercase();
+        let typ = header
+            .typ
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if typ != "at+jwt" && typ != "application/at+jwt" {
             return Err("typ is not at+jwt".into());
         }
         let kid = header.kid.ok_or("no kid")?;
-        let key = self.jwks.key(&kid).await?;
+        let key = self.jwks.key(&kid).await.map_err(|e| match e {
+            KeyError::Unknown(kid) => Refusal::Invalid(format!("unknown kid {kid}")),
+            KeyError::Unavailable(why) => Refusal::Unavailable(why),
+        })?;
         let claims = decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|e| e.to_string())?
             .claims;
         // Nor does it check that iat is not in the future.
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         if claims.iat > now.as_secs() + LEEWAY_SECONDS {
             return Err("iat is in the future".into());
         }
@@ -104,7 +126,15 @@ async fn authenticate<E: Endpoint>(
             req.extensions_mut().insert(verified);
             Ok(next.call(req).await?.into_response())
         }
-        Err(reason) => Ok(refuse(r#"Bearer error="invalid_token""#, &reason)),
+        Err(Refusal::Invalid(reason)) => Ok(refuse(r#"Bearer error="invalid_token""#, &reason)),
+        Err(Refusal::Unavailable(why)) => {
+            eprintln!("verification failed: {why}");
+            Ok(
+                Json(serde_json::json!({"error": "temporarily_unavailable"}))
+                    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+                    .into_response(),
+            )
+        }
     }
 }
 
