@@ -146,3 +146,51 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> Duration {
         })
         .map_or(DEFAULT_MAX_AGE, |s| Duration::from_secs(s).min(MAX_MAX_AGE))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_control(value: &str) -> reqwest::header::HeaderMap {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("cache-control", value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control_and_bounded() {
+        assert_eq!(
+            max_age(&cache_control("public, max-age=30")),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            max_age(&cache_control("max-age=7,public")),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            max_age(&cache_control("public, max-age=86400")),
+            MAX_MAX_AGE
+        );
+        assert_eq!(max_age(&cache_control("no-cache")), DEFAULT_MAX_AGE);
+        assert_eq!(max_age(&cache_control("max-age=soon")), DEFAULT_MAX_AGE);
+        assert_eq!(max_age(&reqwest::header::HeaderMap::new()), DEFAULT_MAX_AGE);
+    }
+
+    #[test]
+    fn an_unknown_kid_refetches_only_after_the_cooldown() {
+        let never = Copy::default();
+        assert!(!never.fresh() && never.may_refetch_for_unknown_kid());
+        let just_now = Copy {
+            fetched_at: Some(Instant::now()),
+            max_age: DEFAULT_MAX_AGE,
+            ..Copy::default()
+        };
+        assert!(just_now.fresh() && !just_now.may_refetch_for_unknown_kid());
+        let a_while_ago = Copy {
+            fetched_at: Instant::now().checked_sub(UNKNOWN_KID_COOLDOWN),
+            max_age: DEFAULT_MAX_AGE,
+            ..Copy::default()
+        };
+        assert!(a_while_ago.fresh() && a_while_ago.may_refetch_for_unknown_kid());
+    }
+}
