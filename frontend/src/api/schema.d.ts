@@ -37,7 +37,10 @@ export interface paths {
          * The signing keys (JWKS)
          * @description Every Ed25519 public key that may have signed a still-valid access
          *     token: the current one, and retired ones until their last token has
-         *     expired. Resource servers verify access tokens with these.
+         *     expired. Resource servers verify access tokens with these: cache the
+         *     set for `max-age` (revalidate with `If-None-Match`), and refetch at
+         *     once, at most every few seconds, when a token names an unknown `kid`.
+         *     The rules: docs/RESOURCE_SERVERS.md.
          */
         get: operations["getJwks"];
         put?: never;
@@ -540,7 +543,10 @@ export interface operations {
     getJwks: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `ETag` of a copy the client holds (RFC 9110 §13.1.2). */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -549,13 +555,36 @@ export interface operations {
             /** @description The JWK Set. */
             200: {
                 headers: {
-                    /** @description Short, so that resource servers notice a key rotation. */
+                    /**
+                     * @description `public, max-age=30`: a verifier may use its copy for 30 seconds,
+                     *     and must refetch (at most every few seconds) when a token names a
+                     *     `kid` the copy lacks.
+                     */
                     "CACHE-CONTROL": string;
+                    /**
+                     * @description A strong validator, the SHA-256 of the body: send it back in
+                     *     `If-None-Match` to get a 304 while the keys are unchanged.
+                     */
+                    ETAG: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["JwkSet"];
                 };
+            };
+            /**
+             * @description The keys are unchanged since the copy whose `ETag` was sent in
+             *     `If-None-Match`: keep using it for another `max-age`.
+             */
+            304: {
+                headers: {
+                    /** @description The same as on a 200. */
+                    "CACHE-CONTROL": string;
+                    /** @description The same as on a 200. */
+                    ETAG: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

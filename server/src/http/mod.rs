@@ -63,6 +63,18 @@ why it lives only minutes. Sliding refresh-token expiry (`refresh_token_ttl`) is
 absolute session lifetime (`session_max_lifetime`); `/.well-known/auth-configuration` publishes \
 this instance's values.
 
+## Verifying access tokens (resource servers)
+
+Verify offline with a key from `GET /.well-known/jwks.json`: pin `alg` to `EdDSA` (never take it \
+from the token); require `typ: at+jwt`; look the `kid` up in the JWK Set; check `iss` and `aud` \
+against your configured values (`/.well-known/auth-configuration`); require `exp` and `iat` and \
+allow at most 5 s of leeway on `exp`, `nbf` and `iat` (some libraries default to 60 s); use \
+`sub` (the user) and `sid` (the session). Cache the JWK Set for its `max-age` and revalidate \
+with `If-None-Match`; on an unknown `kid`, refetch at once but at most every 5 s: a rotated key \
+signs as soon as it is published. Refuse with 401 and `WWW-Authenticate: Bearer \
+error=\"invalid_token\"`. The full guide, with runnable examples for Node, Python and Rust, is \
+`docs/RESOURCE_SERVERS.md` in the repository.
+
 ## Errors
 
 Every error is `application/problem+json` (RFC 9457) with a stable `code` to branch on (see the \

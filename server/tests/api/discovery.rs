@@ -1,4 +1,9 @@
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
@@ -89,4 +94,104 @@ async fn readiness_fails_when_the_database_is_gone() {
     app.db.clone().close().await.unwrap();
     assert_problem(app.get("/readyz").await, 503, "service_unavailable").await;
     assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+fn jwks_caching_headers(r: &reqwest::Response) -> (String, String) {
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("a {name} header"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    (header("cache-control"), header("etag"))
+}
+
+async fn get_jwks_if_none_match(app: &TestApp, if_none_match: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/.well-known/jwks.json"))
+        .header("if-none-match", if_none_match)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_jwks_is_cacheable_for_max_age_with_the_bodys_hash_as_a_strong_etag() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let r = app.get("/.well-known/jwks.json").await;
+    assert_eq!(r.status(), 200);
+    let (cache_control, etag) = jwks_caching_headers(&r);
+    // The value the OpenAPI document and docs/RESOURCE_SERVERS.md state.
+    assert_eq!(cache_control, "public, max-age=30");
+    assert_eq!(
+        Duration::from_secs(30),
+        baton::http::discovery::JWKS_MAX_AGE
+    );
+    let body = r.bytes().await.unwrap();
+    let expected = format!("\"{}\"", URL_SAFE_NO_PAD.encode(Sha256::digest(&body)));
+    assert_eq!(etag, expected, "strong (no W/), the SHA-256 of the body");
+}
+
+#[tokio::test]
+async fn a_matching_if_none_match_gets_304_with_the_same_caching_headers_and_no_body() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let first = app.get("/.well-known/jwks.json").await;
+    let (cache_control, etag) = jwks_caching_headers(&first);
+    for if_none_match in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"stale\", {etag}"),
+        "*".to_owned(),
+    ] {
+        let r = get_jwks_if_none_match(&app, &if_none_match).await;
+        assert_eq!(r.status(), 304, "{if_none_match}");
+        assert_eq!(
+            jwks_caching_headers(&r),
+            (cache_control.clone(), etag.clone())
+        );
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    for if_none_match in ["\"stale\"", "garbage", &etag[1..]] {
+        let r = get_jwks_if_none_match(&app, if_none_match).await;
+        assert_eq!(r.status(), 200, "{if_none_match}");
+        assert_eq!(jwks_caching_headers(&r).1, etag);
+    }
+}
+
+#[tokio::test]
+async fn a_key_rotation_changes_the_etag_so_a_revalidating_verifier_gets_the_new_key() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let (_, old_etag) = jwks_caching_headers(&app.get("/.well-known/jwks.json").await);
+    let kid = baton::domain::keys::rotate_signing_key(
+        &app.db,
+        &app.master_key,
+        baton::domain::Timestamp::from_millis(app.clock_now_millis()),
+        app.settings.access_ttl,
+        app.settings.jwt_leeway,
+    )
+    .await
+    .unwrap();
+    app.keys.reload().await.unwrap();
+    let r = get_jwks_if_none_match(&app, &old_etag).await;
+    assert_eq!(r.status(), 200, "the old copy is stale");
+    let (_, new_etag) = jwks_caching_headers(&r);
+    assert_ne!(new_etag, old_etag);
+    let jwks: Value = r.json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2, "the retired key stays published");
+    assert!(kids.contains(&kid.as_str()));
+    assert_eq!(get_jwks_if_none_match(&app, &new_etag).await.status(), 304);
 }
