@@ -413,3 +413,20 @@ fn keep_alive_requests_are_served_on_one_connection_until_it_idles_past_the_keep
         "closed after {took:?}"
     );
 }
+
+#[test]
+fn a_request_pipelined_behind_another_and_split_across_writes_is_served() {
+    let (_dir, server) = start(&[]);
+    let mut stream = connect(&server);
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /healthz HT")
+        .unwrap();
+    let first = read_answer(&mut stream).expect("the first answer");
+    assert_eq!(first.status, 200, "{first:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    stream
+        .write_all(b"TP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let second = read_answer(&mut stream).expect("the second answer");
+    assert_eq!(second.status, 200, "{second:?}");
+}

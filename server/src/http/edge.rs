@@ -306,7 +306,7 @@ async fn serve_connection<E>(
         let state = state.clone();
         let body_timeout = limits.body_timeout;
         move |req: poem::http::Request<hyper::body::Incoming>| {
-            lock(&state).request_started();
+            lock(&state).request_started(declared_body_length(req.headers()));
             let endpoint = endpoint.clone();
             let state = state.clone();
             Box::pin(async move {
@@ -350,6 +350,20 @@ async fn serve_connection<E>(
 type ServiceFuture = Pin<
     Box<dyn Future<Output = Result<hyper::Response<BoxBody<Bytes, io::Error>>, Infallible>> + Send>,
 >;
+
+/// The body length a request declares; `None` when it is chunked.
+fn declared_body_length(headers: &poem::http::HeaderMap) -> Option<u64> {
+    if headers.contains_key(poem::http::header::TRANSFER_ENCODING) {
+        return None;
+    }
+    Some(
+        headers
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+    )
+}
 
 fn announces_close(headers: &poem::http::HeaderMap) -> bool {
     headers
@@ -507,6 +521,15 @@ struct ConnState {
     /// hyper reads again only when woken, so a change of deadline (a request
     /// done, the connection now idle) must wake it to re-arm the clock.
     read_waker: Option<Waker>,
+    /// Bytes read since the current request's head ended.
+    after_head: u64,
+    /// The current request's declared body length (`None`: chunked).
+    expected_body: Option<u64>,
+    /// More was read during a request than its body: a request pipelined
+    /// behind it, whose head went by unscanned. Heads are no longer
+    /// followed on this connection (hyper's limits and the keep-alive
+    /// timeout still apply), rather than misreading the middle of one.
+    unscanned: bool,
 }
 
 #[derive(Debug)]
@@ -518,7 +541,9 @@ enum Phase {
         started: Instant,
         scanner: HeadScanner,
     },
-    /// A head has arrived; its request is being served.
+    /// A head has arrived; hyper has yet to hand it to the service.
+    Dispatching { started: Instant },
+    /// A request is being served.
     Busy,
     /// The response announced `Connection: close`: nothing more is a request.
     Closing,
@@ -532,15 +557,26 @@ impl ConnState {
             requests: 0,
             refusal: None,
             read_waker: None,
+            after_head: 0,
+            expected_body: Some(0),
+            unscanned: false,
         }
     }
 
-    fn request_started(&mut self) {
+    fn request_started(&mut self, declared_body: Option<u64>) {
         self.requests += 1;
+        self.expected_body = declared_body;
         self.phase = Phase::Busy;
     }
 
     fn request_finished(&mut self, closes: bool, now: Instant) {
+        if self
+            .expected_body
+            .map_or(self.after_head > 0, |body| self.after_head > body)
+        {
+            self.unscanned = true;
+        }
+        self.after_head = 0;
         self.phase = if closes {
             Phase::Closing
         } else {
@@ -560,6 +596,7 @@ impl ConnState {
     ) -> Result<(), Refusal> {
         while !bytes.is_empty() {
             match &mut self.phase {
+                Phase::Idle { .. } if self.unscanned => break,
                 Phase::Idle { .. } => {
                     // RFC 9112 §2.2: empty lines before a request line are ignored.
                     let blank = bytes
@@ -580,16 +617,21 @@ impl ConnState {
                         scanner: HeadScanner::new(max_header_bytes),
                     };
                 }
-                Phase::Head { scanner, .. } => match scanner.feed(bytes) {
+                Phase::Head { scanner, started } => match scanner.feed(bytes) {
                     Ok(Some(used)) => {
                         bytes = &bytes[used..];
-                        self.phase = Phase::Busy;
+                        self.phase = Phase::Dispatching { started: *started };
+                        self.after_head = 0;
                     }
                     Ok(None) => break,
                     Err(violation) => return Err(Refusal::Head(violation)),
                 },
-                // A body, or a request pipelined behind one (hyper's limits apply).
-                Phase::Busy | Phase::Closing => break,
+                // A body, or a request pipelined behind one.
+                Phase::Dispatching { .. } | Phase::Busy => {
+                    self.after_head += bytes.len() as u64;
+                    break;
+                }
+                Phase::Closing => break,
             }
         }
         Ok(())
@@ -609,7 +651,7 @@ impl ConnState {
                 Some((*since + limits.header_timeout, Refusal::Idle))
             }
             Phase::Idle { since } => Some((*since + limits.keepalive_timeout, Refusal::Idle)),
-            Phase::Head { started, .. } => Some((
+            Phase::Head { started, .. } | Phase::Dispatching { started } => Some((
                 *started + limits.header_timeout,
                 Refusal::HeadTimeout(limits.header_timeout),
             )),
@@ -1051,8 +1093,8 @@ mod tests {
         state
             .observe_read(b"TP/1.1\r\n\r\n", t1, 16 * 1024)
             .unwrap();
+        state.request_started(Some(0));
         assert_eq!(state.read_deadline(&limits), None);
-        state.request_started();
         let t2 = t1 + Duration::from_secs(1);
         state.request_finished(false, t2);
         assert_eq!(
@@ -1071,6 +1113,29 @@ mod tests {
     }
 
     #[test]
+    fn a_head_pipelined_behind_a_request_stops_the_scanning_instead_of_being_misread() {
+        let now = Instant::now();
+        let mut state = ConnState::new(now);
+        state
+            .observe_read(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", now, 1024)
+            .unwrap();
+        state.request_started(Some(2));
+        state.request_finished(false, now);
+        assert!(
+            !state.unscanned,
+            "a body of its declared length is no pipelining"
+        );
+        state
+            .observe_read(b"GET / HTTP/1.1\r\n\r\nGET / HT", now, 1024)
+            .unwrap();
+        state.request_started(Some(0));
+        state.request_finished(false, now);
+        assert!(state.unscanned);
+        // The rest of the pipelined head is not taken for a new request line.
+        assert_eq!(state.observe_read(b"TP/1.1\r\n\r\n", now, 1024), Ok(()));
+    }
+
+    #[test]
     fn only_hypers_answer_to_a_first_unparsable_head_is_intercepted() {
         let mut state = ConnState::new(Instant::now());
         state
@@ -1079,7 +1144,7 @@ mod tests {
         assert!(state.intercepts(b"HTTP/1.1 400 Bad Request\r\n"));
         assert_eq!(state.refusal, Some(Refusal::Stack(400)));
         let mut served = ConnState::new(Instant::now());
-        served.request_started();
+        served.request_started(Some(0));
         assert!(!served.intercepts(b"HTTP/1.1 404 Not Found\r\n"));
     }
 
