@@ -86,8 +86,9 @@ pub const MAX_REQUEST_LINE_BYTES: usize = 8 * 1024;
 pub const MAX_HEADER_FIELDS: usize = 100;
 /// How long a lingering close reads and drops what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
-/// The same for a refused connection, which got no more than one write.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// The same for a refused connection: a client reads the 503 and closes
+/// within milliseconds; one that does not (a flood) gives its slot up soon.
+const REFUSAL_LINGER: Duration = Duration::from_millis(250);
 /// Refused connections that may linger at once; beyond this they are simply
 /// closed, so refusing stays bounded work even under a flood.
 const MAX_LINGERING_REFUSALS: usize = 64;
@@ -260,6 +261,14 @@ fn refuse(stream: TcpStream, answer: &Bytes, lingering: &Arc<AtomicUsize>) {
         });
     } else {
         lingering.fetch_sub(1, Ordering::AcqRel);
+        // No slot: drop what has already arrived (bounded, without waiting),
+        // so that closing with unread data does not turn into a reset.
+        let mut scrap = [0u8; 4096];
+        for _ in 0..4 {
+            if !matches!(stream.try_read(&mut scrap), Ok(n) if n > 0) {
+                break;
+            }
+        }
     }
 }
 
