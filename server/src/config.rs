@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::domain::SessionPolicy;
 use crate::domain::accounts::Registration;
 use crate::domain::service::ServiceSettings;
+use crate::http::edge::EdgeLimits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -274,6 +275,42 @@ pub struct Settings {
         global = true
     )]
     pub adopt_settings: bool,
+    /// A request head must arrive within this: from the accept for a
+    /// connection's first request, from its first byte for later ones (408).
+    #[arg(long, env = "BATON_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration, global = true)]
+    pub header_timeout: Duration,
+
+    /// A request body must arrive within this (408), and a response write
+    /// may make no progress for at most this long.
+    #[arg(long, env = "BATON_BODY_TIMEOUT", default_value = "10s", value_parser = positive_duration, global = true)]
+    pub body_timeout: Duration,
+
+    /// An idle keep-alive connection is closed after this. Keep it longer
+    /// than the idle timeout of a load balancer in front (60 s on AWS ALB and
+    /// Google Cloud), so the balancer, not Baton, closes idle connections.
+    #[arg(long, env = "BATON_KEEPALIVE_TIMEOUT", default_value = "75s", value_parser = positive_duration, global = true)]
+    pub keepalive_timeout: Duration,
+
+    /// The largest request head, request line and header fields (431).
+    #[arg(
+        long,
+        env = "BATON_MAX_HEADER_BYTES",
+        default_value_t = 16_384,
+        value_parser = clap::value_parser!(u32).range(1024..=1_048_576),
+        global = true
+    )]
+    pub max_header_bytes: u32,
+
+    /// Concurrent connections; beyond this new ones get a 503 at once.
+    /// Lowered (with a warning) to fit the open-file limit (ulimit -n).
+    #[arg(
+        long,
+        env = "BATON_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        global = true
+    )]
+    pub max_connections: u32,
 
     /// Deliberate faults for conformance testing (debug builds with the
     /// fault-injection feature only).
@@ -360,6 +397,16 @@ impl Settings {
         }
     }
 
+    pub fn edge_limits(&self) -> EdgeLimits {
+        EdgeLimits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            keepalive_timeout: self.keepalive_timeout,
+            max_header_bytes: self.max_header_bytes as usize,
+            max_connections: self.max_connections as usize,
+        }
+    }
+
     pub fn hash_concurrency(&self) -> usize {
         self.hash_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -387,6 +434,12 @@ mod tests {
             s.allowed_origins()
                 .contains(&"http://localhost:8080".to_owned())
         );
+        let edge = s.edge_limits();
+        assert_eq!(edge.header_timeout, Duration::from_secs(10));
+        assert_eq!(edge.body_timeout, Duration::from_secs(10));
+        assert_eq!(edge.keepalive_timeout, Duration::from_secs(75));
+        assert_eq!(edge.max_header_bytes, 16_384);
+        assert_eq!(edge.max_connections, 1024);
     }
 
     #[test]

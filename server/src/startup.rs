@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use poem::Server;
-use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
 
 use crate::config::{Settings, Switch};
@@ -21,6 +19,7 @@ use crate::domain::sessions::Sessions;
 use crate::domain::{Clock, SystemClock};
 use crate::faults::Faults;
 use crate::files;
+use crate::http::edge::Edge;
 use crate::http::state::{AppState, HttpSettings};
 use crate::http::throttle::{Limit, Limits, Throttle};
 use crate::storage::startup_lock::{self, StartupLock};
@@ -201,7 +200,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub struct Application {
-    acceptor: poem::listener::BoxAcceptor,
+    edge: Edge,
     port: u16,
     state: AppState,
     static_dir: Option<PathBuf>,
@@ -296,15 +295,13 @@ impl Application {
             faults,
             metrics: Arc::default(),
         };
-        let acceptor = TcpListener::bind(settings.bind)
-            .into_acceptor()
+        let edge = Edge::bind(settings.bind, settings.edge_limits())
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        let port = acceptor
+        let port = edge
             .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .context("the listener has no address")?;
+            .context("the listener has no address")?
+            .port();
         let housekeeping_task = Housekeeping {
             retention: settings.token_retention,
             batch: 500,
@@ -314,7 +311,7 @@ impl Application {
         let static_dir =
             Some(settings.static_dir.clone()).filter(|d| d.join("index.html").is_file());
         Ok(Self {
-            acceptor: acceptor.boxed(),
+            edge,
             port,
             state,
             static_dir,
@@ -339,9 +336,7 @@ impl Application {
         let db = self.state.db.clone();
         let background = self.background;
         let app = crate::http::app(self.state, self.static_dir);
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
-            .await;
+        let result = self.edge.serve(app, shutdown, SHUTDOWN_GRACE).await;
         background.iter().for_each(tokio::task::JoinHandle::abort);
         let _ = db.close().await;
         result

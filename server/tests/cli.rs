@@ -41,6 +41,11 @@ fn help_names_every_documented_environment_variable() {
         "BATON_LOG_FORMAT",
         "BATON_MASTER_KEY",
         "BATON_RATE_LIMITS",
+        "BATON_HEADER_TIMEOUT",
+        "BATON_BODY_TIMEOUT",
+        "BATON_KEEPALIVE_TIMEOUT",
+        "BATON_MAX_HEADER_BYTES",
+        "BATON_MAX_CONNECTIONS",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }

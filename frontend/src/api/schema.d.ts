@@ -394,7 +394,7 @@ export interface components {
          * @description Every problem code this service can answer with.
          * @enum {string}
          */
-        ProblemCode: "invalid_credentials" | "email_taken" | "validation_failed" | "registration_closed" | "missing_token" | "invalid_token" | "token_expired" | "refresh_token_invalid" | "refresh_token_expired" | "refresh_token_reused" | "session_revoked" | "session_not_found" | "origin_not_allowed" | "rate_limited" | "payload_too_large" | "unsupported_media_type" | "not_found" | "method_not_allowed" | "service_unavailable" | "internal_error";
+        ProblemCode: "invalid_credentials" | "email_taken" | "validation_failed" | "registration_closed" | "missing_token" | "invalid_token" | "token_expired" | "refresh_token_invalid" | "refresh_token_expired" | "refresh_token_reused" | "session_revoked" | "session_not_found" | "origin_not_allowed" | "rate_limited" | "payload_too_large" | "unsupported_media_type" | "not_found" | "method_not_allowed" | "service_unavailable" | "request_timeout" | "header_fields_too_large" | "uri_too_long" | "bad_request" | "too_many_connections" | "internal_error";
         /**
          * RefreshCookieConfiguration
          * @description The refresh cookie as this instance sets it.

@@ -37,6 +37,21 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too many attempts; try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// The request head or body did not arrive in time (the edge's timeouts).
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The request head, or one of its limits, is too large.
+    #[error("{0}")]
+    HeaderFieldsTooLarge(String),
+    /// The request line (its target) is too long.
+    #[error("{0}")]
+    UriTooLong(String),
+    /// The request is not well-formed HTTP/1.1 (refused before routing).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The connection limit is reached.
+    #[error("the server has too many connections; try again in a second")]
+    TooManyConnections,
     /// The same error, with a `Set-Cookie` that clears the refresh cookie.
     #[error("{0}")]
     ClearingCookie(Box<ApiError>, String),
@@ -161,6 +176,23 @@ impl ApiError {
                 C::RateLimited,
                 "Too many requests",
             ),
+            ApiError::RequestTimeout(_) => s(
+                StatusCode::REQUEST_TIMEOUT,
+                C::RequestTimeout,
+                "Request timeout",
+            ),
+            ApiError::HeaderFieldsTooLarge(_) => s(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                C::HeaderFieldsTooLarge,
+                "Request header fields too large",
+            ),
+            ApiError::UriTooLong(_) => s(StatusCode::URI_TOO_LONG, C::UriTooLong, "URI too long"),
+            ApiError::BadRequest(_) => s(StatusCode::BAD_REQUEST, C::BadRequest, "Bad request"),
+            ApiError::TooManyConnections => s(
+                StatusCode::SERVICE_UNAVAILABLE,
+                C::TooManyConnections,
+                "Too many connections",
+            ),
             ApiError::ClearingCookie(inner, _) => inner.shape(),
         }
     }
@@ -188,6 +220,7 @@ impl ApiError {
             ApiError::Domain(AuthError::Storage(
                 StorageError::Unavailable(_) | StorageError::Conflict(_),
             )) => Some(2),
+            ApiError::TooManyConnections => Some(1),
             ApiError::ClearingCookie(inner, _) => inner.retry_after(),
             _ => None,
         }
@@ -219,7 +252,9 @@ impl ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         let shape = self.shape();
-        if shape.status.is_server_error() {
+        // A refused connection is logged by the edge, throttled: it is load,
+        // not a failure.
+        if shape.status.is_server_error() && !matches!(self, ApiError::TooManyConnections) {
             tracing::error!(error = %self, "request failed");
         }
         let problem = Problem {

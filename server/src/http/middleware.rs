@@ -5,18 +5,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::http::{HeaderValue, Method, header};
+use poem::http::{HeaderName, HeaderValue, Method, header};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use poem::error::ResponseError as _;
 
+use super::edge::BodyReadTimeout;
 use super::error::{ApiError, into_problem};
 
 /// RFC 9457 bodies for anything larger are refused with 413.
 pub const MAX_BODY_BYTES: usize = 65_536;
-/// Oversized bodies up to this size are drained before the 413 is sent.
-const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
+/// The body timeout when a request did not come through the edge.
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Request id and one log line per request: method, path (never the query),
 /// status, latency. Headers and bodies, where tokens live, are not logged.
@@ -181,8 +182,9 @@ pub fn is_api_path(path: &str) -> bool {
 }
 
 /// Reads the body up to the limit (413 beyond it, whatever Content-Length
-/// claims), and treats an empty body without a content type as `{}`, so a
-/// cookie refresh or logout may be a bare POST.
+/// claims) within the edge's body timeout (408), and treats an empty body
+/// without a content type as `{}`, so a cookie refresh or logout may be a
+/// bare POST. The handler's own `deadline` starts only after this.
 pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let declared = req
         .headers()
@@ -190,28 +192,35 @@ pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        // Read (and drop) a moderately oversized body before answering, so
-        // the client is not cut off mid-upload and actually sees the 413;
-        // anything larger is refused without reading it.
-        if declared.is_some_and(|n| n <= DRAIN_LIMIT_BYTES as u64) {
-            let _ = req.take_body().into_bytes_limit(DRAIN_LIMIT_BYTES).await;
-            return Err(ApiError::PayloadTooLarge.into());
-        }
-        // The unread body makes the connection unusable: say so (RFC 9112 §9.6).
-        let mut response = ApiError::PayloadTooLarge.as_response();
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return Ok(response);
+        // Refused unread: reading it would let every such request hold up
+        // to its declared size. The edge's lingering close lets the client
+        // see this answer even while it is still sending.
+        return Ok(closing(ApiError::PayloadTooLarge));
     }
-    let bytes = req
-        .take_body()
-        .into_bytes_limit(MAX_BODY_BYTES)
-        .await
-        .map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge,
-            other => ApiError::Validation(format!("the request body could not be read: {other}")),
-        })?;
+    let timeout = req
+        .extensions()
+        .get::<BodyReadTimeout>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |t| t.0);
+    let read = tokio::time::timeout(timeout, req.take_body().into_bytes_limit(MAX_BODY_BYTES));
+    let bytes = match read.await {
+        Ok(Ok(bytes)) => bytes,
+        // What is left of the body is unread: the connection is done.
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
+            return Ok(closing(ApiError::PayloadTooLarge));
+        }
+        Ok(Err(other)) => {
+            return Err(ApiError::Validation(format!(
+                "the request body could not be read: {other}"
+            ))
+            .into());
+        }
+        Err(_) => {
+            return Ok(closing(ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {}",
+                humantime::format_duration(timeout)
+            ))));
+        }
+    };
     if bytes.is_empty()
         && req.method() == Method::POST
         && !req.headers().contains_key(header::CONTENT_TYPE)
@@ -225,6 +234,16 @@ pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
         req.set_body(Body::from(bytes));
     }
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// `error`'s answer with `Connection: close`, for a request whose body is
+/// left unread (RFC 9112 §9.6).
+fn closing(error: ApiError) -> Response {
+    let mut response = error.as_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Nothing under /auth may be cached: token responses (RFC 6749 §5.1) and
@@ -263,19 +282,27 @@ pub async fn deadline<E: Endpoint>(
 }
 
 /// Headers every response carries: no MIME sniffing, no framing (click-
-/// jacking), no referrer leaking paths to other sites.
+/// jacking), no referrer leaking paths to other sites. The edge adds the
+/// same to the answers it writes itself.
+pub const SECURITY_HEADERS: [(HeaderName, HeaderValue); 3] = [
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ),
+];
+
+/// Adds [`SECURITY_HEADERS`] to every response.
 pub async fn security_headers<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
     let mut response = next.call(req).await?.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, value);
+    }
     Ok(response)
 }
 

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client;
 pub mod cookies;
 pub mod discovery;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod metrics;

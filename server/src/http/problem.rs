@@ -82,6 +82,18 @@ pub enum ProblemCode {
     MethodNotAllowed,
     /// 503: the database is unreachable; retry later.
     ServiceUnavailable,
+    /// 408: the request head or body did not arrive within the server's timeouts (any path;
+    /// the connection is closed).
+    RequestTimeout,
+    /// 431: the request head is larger than the server accepts, or has too many header fields
+    /// (any path; the connection is closed).
+    HeaderFieldsTooLarge,
+    /// 414: the request line is longer than 8,192 bytes (any path; the connection is closed).
+    UriTooLong,
+    /// 400: the request is not well-formed HTTP/1.1 (any path; the connection is closed).
+    BadRequest,
+    /// 503: the server has as many connections as it allows; retry after `retry_after` seconds.
+    TooManyConnections,
     /// 500: an unexpected failure (logged with the request id).
     InternalError,
 }
@@ -109,6 +121,11 @@ impl ProblemCode {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             ServiceUnavailable => "service_unavailable",
+            RequestTimeout => "request_timeout",
+            HeaderFieldsTooLarge => "header_fields_too_large",
+            UriTooLong => "uri_too_long",
+            BadRequest => "bad_request",
+            TooManyConnections => "too_many_connections",
             InternalError => "internal_error",
         }
     }

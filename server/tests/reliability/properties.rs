@@ -326,8 +326,8 @@ fn arbitrary_refresh_and_logout_bodies_and_cookies_never_get_a_5xx() {
         return;
     };
     // A connection per case, so that each case is judged on its own: a case
-    // that ends a connection (a 413 for a body over 1 MiB is answered without
-    // reading it) must not be blamed on the next one.
+    // that ends a connection (a 413 for a declared body over 64 KiB is
+    // answered without reading it) must not be blamed on the next one.
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -404,8 +404,8 @@ fn after_a_413_the_connection_stays_usable_or_its_close_is_announced() {
     let Some(app) = rt.block_on(spawn_app(Backend::Sqlite)) else {
         return;
     };
-    // Just over the limit (drained, the connection stays usable) and far over
-    // it (refused unread, the close must be announced).
+    // Just over the limit and far over it: both are refused unread, so the
+    // close must be announced.
     for size in [66_000, 2 * 1024 * 1024] {
         let body = format!("{{\"refresh_token\":\"{}\"}}", "a".repeat(size));
         let request = format!(
