@@ -6,8 +6,8 @@ import { act } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { App } from './App';
-import { createBatonClient, type BatonClient } from './api';
-import { FakeServer } from './api/testing/fake-server';
+import { createBatonClient, type BatonClient } from '@baton/client';
+import { FakeServer } from '@baton/client/testing';
 import { ClientProvider } from './auth';
 import { SESSION_EXPIRED_MESSAGE } from './messages';
 

@@ -1,5 +1,5 @@
 import { createContext, useContext, useSyncExternalStore, type ReactNode } from 'react';
-import type { AuthState, BatonClient } from './api';
+import type { AuthState, BatonClient } from '@baton/client';
 
 const ClientContext = createContext<BatonClient | null>(null);
 

@@ -1,6 +1,6 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { createBatonClient } from './api';
+import { createBatonClient } from '@baton/client';
 import { App } from './App';
 import { ClientProvider } from './auth';
 import './styles.css';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from './api';
+import { ApiError } from '@baton/client';
 import { SESSION_EXPIRED_MESSAGE, describeError, deviceName } from './messages';
 import { safeNext } from './router-utils';
 

@@ -1,4 +1,4 @@
-import { ApiError } from './api';
+import { ApiError } from '@baton/client';
 
 export const SESSION_EXPIRED_MESSAGE = 'Your session has expired. Please log in again.';
 

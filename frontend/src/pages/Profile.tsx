@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, type User } from '../api';
+import { ApiError, type User } from '@baton/client';
 import { useClient } from '../auth';
 import { FormError, Page } from '../components';
 import { describeError, formatDate } from '../messages';

@@ -2,7 +2,7 @@ import { useRef, useState, type SubmitEvent } from 'react';
 import { useClient } from '../auth';
 import { Field, FormError, Page } from '../components';
 import { describeError } from '../messages';
-import { ApiError } from '../api';
+import { ApiError } from '@baton/client';
 import { Link, navigate } from '../router';
 import { validateCredentials, type FieldErrors } from '../validation';
 

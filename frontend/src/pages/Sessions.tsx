@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, type Session } from '../api';
+import { ApiError, type Session } from '@baton/client';
 import { useClient } from '../auth';
 import { FormError, Page } from '../components';
 import { describeError, deviceName, formatDate } from '../messages';

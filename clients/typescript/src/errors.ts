@@ -1,4 +1,4 @@
-import type { Problem, ProblemCode } from './types';
+import type { Problem, ProblemCode } from './types.js';
 
 /** What went wrong, in the terms a UI branches on. */
 export type ApiErrorKind =

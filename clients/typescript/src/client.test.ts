@@ -1,9 +1,9 @@
 import createClient from 'openapi-fetch';
 import { beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { createBatonClient, type AuthEvent, type BatonClient } from './client';
-import { ApiError, RefreshUnavailableError } from './errors';
-import { FakeServer, fakeChannelBus, fakeLocks } from './testing/fake-server';
-import type { LoginRequest, Problem, RegisterRequest, Session, TokenPair, User } from './types';
+import { createBatonClient, type AuthEvent, type BatonClient } from './client.js';
+import { ApiError, RefreshUnavailableError } from './errors.js';
+import { FakeServer, fakeChannelBus, fakeLocks } from './testing/fake-server.js';
+import type { LoginRequest, Problem, RegisterRequest, Session, TokenPair, User } from './types.js';
 
 const baseUrl = 'http://baton.test';
 const credentials = { email: 'ada@example.test', password: 'correct horse' };

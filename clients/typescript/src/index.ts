@@ -1,5 +1,5 @@
 // Public surface of the Baton client, for this app and any other frontend of the API.
-export { createBatonClient, TOKEN_ENDPOINTS } from './client';
+export { createBatonClient, TOKEN_ENDPOINTS } from './client.js';
 export type {
   AuthEvent,
   AuthEventOf,
@@ -10,9 +10,9 @@ export type {
   ChannelLike,
   LockManagerLike,
   RefreshOutcome,
-} from './client';
-export { ApiError, RefreshUnavailableError, retryAfterSeconds } from './errors';
-export type { ApiErrorKind } from './errors';
+} from './client.js';
+export { ApiError, RefreshUnavailableError, retryAfterSeconds } from './errors.js';
+export type { ApiErrorKind } from './errors.js';
 export type {
   LoginRequest,
   Problem,
@@ -22,4 +22,4 @@ export type {
   TokenPair,
   User,
   paths,
-} from './types';
+} from './types.js';

@@ -1,7 +1,7 @@
 // A small in-memory stand-in for the Baton API, used by the unit tests through the client's
 // injected `fetch` (no module mocking). It speaks just enough of the contract: bearer checks with
 // problem bodies, a refresh endpoint whose answer a test can choose, and a request log.
-import type { ChannelLike, LockManagerLike } from '../client';
+import type { ChannelLike, LockManagerLike } from '../client.js';
 
 export interface LoggedRequest {
   method: string;
@@ -164,7 +164,10 @@ export function fakeChannelBus(delayMs = 0): () => ChannelLike {
       postMessage(message: unknown) {
         const data = structuredClone(message);
         for (const m of members) {
-          if (m !== self) setTimeout(() => m.listeners.forEach((l) => l({ data })), delayMs);
+          if (m === self) continue;
+          setTimeout(() => {
+            for (const l of m.listeners) l({ data });
+          }, delayMs);
         }
       },
       addEventListener(_type: 'message', listener: (event: { data: unknown }) => void) {

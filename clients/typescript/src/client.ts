@@ -9,8 +9,8 @@
 // - Only a 401 from POST /auth/refresh ends the session (contract section 6); network errors,
 //   5xx, 429 and the like reject with RefreshUnavailableError and keep the session.
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
-import { ApiError, RefreshUnavailableError } from './errors';
-import type { LoginRequest, RegisterRequest, Session, TokenPair, User, paths } from './types';
+import { ApiError, RefreshUnavailableError } from './errors.js';
+import type { LoginRequest, RegisterRequest, Session, TokenPair, User, paths } from './types.js';
 
 /** Endpoints that authenticate with the cookie or credentials, never with the access token.
  *  Their 401s are answers, not "token expired", so the middleware leaves them alone. */
