@@ -1,7 +1,7 @@
 // End-to-end: the built app served by the real Rust server, driven in headless Chromium.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { accessibilityViolations, launchChromium, screenshot as save, startServer, track, type RunningServer, type Tracked } from './harness';
+import { accessibilityViolations, hideTabs, launchChromium, screenshot as save, startServer, track, type RunningServer, type Tracked } from './harness';
 
 const EXPIRED = 'Your session has expired. Please log in again.';
 const COOKIE = '__Secure-baton_refresh';
@@ -32,6 +32,9 @@ async function newPage(context?: BrowserContext, allow: readonly number[] = []):
     if (browser === undefined) throw new Error('no browser');
     ctx = await browser.newContext({ viewport: { width: 1024, height: 720 } });
     contexts.push(ctx);
+    // These scenarios prove the reactive path (401 → refresh → retry); in a visible tab the
+    // client would refresh ahead of expiry instead (e2e/resilience.e2e.ts covers that).
+    await hideTabs(ctx);
   }
   const t = track(await ctx.newPage(), allow);
   tracked.push(t);

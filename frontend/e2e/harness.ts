@@ -9,7 +9,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const frontend = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repo = resolve(frontend, '..');
@@ -65,6 +65,7 @@ export async function startServer(settings: Record<string, string> = {}, name = 
       DATABASE_URL: `sqlite://${dir}/baton.db?mode=rwc`,
       BATON_BIND: `127.0.0.1:${port}`,
       BATON_ACCESS_TTL: '2s',
+      BATON_JWT_LEEWAY: '0s', // every wait for an expiry is TTL + leeway: keep it short
       BATON_RATE_LIMITS: 'off',
       BATON_ALLOWED_ORIGINS: origin,
       BATON_MASTER_KEY: randomBytes(32).toString('hex'),
@@ -119,6 +120,16 @@ export function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
     ],
+  });
+}
+
+/** Makes every page of `context` report `document.visibilityState === 'hidden'`: the client
+ *  refreshes proactively only in visible tabs, so in these pages the first call after expiry
+ *  takes the reactive path (401, refresh, retry). */
+export async function hideTabs(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => true });
   });
 }
 

@@ -41,7 +41,7 @@ function fill(label: string, value: string): void {
 
 beforeEach(async () => {
   server = new FakeServer();
-  client = createBatonClient({ baseUrl: 'http://baton.test', fetch: server.fetch, locks: null, channel: null });
+  client = createBatonClient({ baseUrl: 'http://baton.test', fetch: server.fetch, locks: null, channel: null, proactiveRefresh: false });
   await client.login({ email: server.user.email, password: 'correct horse' });
   window.history.replaceState(null, '', '/profile');
   window.dispatchEvent(new PopStateEvent('popstate'));
@@ -59,6 +59,7 @@ beforeEach(async () => {
 
 afterEach(() => {
   act(() => root.unmount());
+  client.dispose();
   container.remove();
 });
 

@@ -10,6 +10,7 @@ function seconds(n: number): string {
 export function describeError(error: unknown): string {
   if (!(error instanceof ApiError)) return 'Something went wrong. Please try again.';
   if (error.kind === 'network') return 'Could not reach the server. Check your connection and try again.';
+  if (error.kind === 'timeout') return 'The server did not answer in time. Please try again.';
   switch (error.code) {
     case 'invalid_credentials':
       return 'Wrong email or password.';

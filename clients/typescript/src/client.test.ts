@@ -1,22 +1,34 @@
 import createClient from 'openapi-fetch';
-import { beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { createBatonClient, type AuthEvent, type BatonClient } from './client.js';
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { createBatonClient, memoryTokenStore, type AuthEvent, type BatonClient, type BatonClientOptions } from './client.js';
 import { ApiError, RefreshUnavailableError } from './errors.js';
-import { FakeServer, fakeChannelBus, fakeLocks } from './testing/fake-server.js';
+import { FakeServer, fakeChannelBus, fakeDocument, fakeLocks } from './testing/fake-server.js';
 import type { LoginRequest, Problem, RegisterRequest, Session, TokenPair, User } from './types.js';
 
 const baseUrl = 'http://baton.test';
 const credentials = { email: 'ada@example.test', password: 'correct horse' };
 
-function tab(server: FakeServer, shared: { locks?: ReturnType<typeof fakeLocks>; bus?: ReturnType<typeof fakeChannelBus> } = {}) {
+const opened: BatonClient[] = [];
+
+/** One "tab": a client on the fake server; shared locks and channel bus make several tabs of one
+ *  browser. Proactive refresh is off unless a test turns it on. */
+function tab(
+  server: FakeServer,
+  shared: { locks?: ReturnType<typeof fakeLocks>; bus?: ReturnType<typeof fakeChannelBus> } = {},
+  options: BatonClientOptions = {},
+) {
   const client = createBatonClient({
     baseUrl,
     fetch: server.fetch,
     locks: shared.locks ?? null,
     channel: shared.bus ? shared.bus() : null,
+    document: null,
+    proactiveRefresh: false,
+    ...options,
   });
+  opened.push(client);
   const events: AuthEvent[] = [];
-  for (const type of ['login', 'refreshed', 'logout', 'session-expired'] as const) {
+  for (const type of ['login', 'refreshed', 'logout', 'session-expired', 'refresh-unavailable'] as const) {
     client.on(type, (e) => events.push(e));
   }
   return { client, events };
@@ -26,11 +38,28 @@ let server: FakeServer;
 let client: BatonClient;
 let events: AuthEvent[];
 
+/** Settles `p` while fake time moves on by `ms` (the fake server's latencies are timers too). */
+async function within<T>(ms: number, p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  const settled = p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  await vi.advanceTimersByTimeAsync(ms);
+  return settled;
+}
+
 beforeEach(async () => {
   server = new FakeServer();
   ({ client, events } = tab(server));
   await client.login(credentials);
   events.length = 0;
+});
+
+afterEach(() => {
+  for (const c of opened.splice(0)) c.dispose();
+  vi.useRealTimers();
+  vi.unstubAllGlobals();
+  vi.restoreAllMocks();
 });
 
 describe('401 → refresh → retry', () => {
@@ -138,9 +167,12 @@ describe('refresh failure', () => {
       if (mode === 429) expect((error as RefreshUnavailableError).retryAfter).toBe(7);
       expect(events.filter((e) => e.type === 'session-expired')).toEqual([]);
       expect(client.isAuthenticated()).toBe(true);
-      // once the server is back, the same session goes on
+      // once the server is back and the cooldown is over, the same session goes on
       server.refreshMode = 'ok';
-      await expect(client.me()).resolves.toMatchObject({ email: credentials.email });
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      vi.advanceTimersByTime(7_000);
+      const again = await within(100, client.me());
+      expect(again).toMatchObject({ ok: true, value: { email: credentials.email } });
     },
   );
 });
@@ -277,6 +309,358 @@ describe('across tabs', () => {
     await new Promise((r) => setTimeout(r, 5));
     expect(b.client.isAuthenticated()).toBe(false);
     expect(b.events.at(-1)).toEqual({ type: 'logout', source: 'other-tab' });
+  });
+});
+
+const fakeTime = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+
+describe('frozen tabs and flaky networks', () => {
+  it('a refresh that never answers is aborted after refreshTimeoutMs and rejects with a retryable timeout, keeping the session', async () => {
+    fakeTime();
+    const t = tab(server, {}, { refreshTimeoutMs: 10_000 });
+    await within(10, t.client.login(credentials));
+    server.expireAccessTokens();
+    server.refreshMode = 'hang';
+    let done = false;
+    const call = t.client.me().finally(() => {
+      done = true;
+    });
+    const result = within(10_100, call);
+    await vi.advanceTimersByTimeAsync(9_900);
+    expect(done).toBe(false); // still within the deadline
+    const r = await result;
+    expect(done).toBe(true);
+    expect(r.ok).toBe(false);
+    const error = (r as { error: unknown }).error;
+    expect(error).toBeInstanceOf(RefreshUnavailableError);
+    expect(error).toMatchObject({ kind: 'timeout', retryable: true, sessionExpired: false });
+    expect(t.client.isAuthenticated()).toBe(true);
+    expect(t.events.filter((e) => e.type === 'session-expired')).toEqual([]);
+    expect(t.events.at(-1)).toMatchObject({ type: 'refresh-unavailable' });
+  });
+
+  it('the refresh deadline also ends the wait when an injected fetch ignores the abort signal', async () => {
+    fakeTime();
+    const deaf = (request: Request) =>
+      new URL(request.url).pathname === '/auth/refresh' ? new Promise<Response>(() => undefined) : server.fetch(request);
+    const t = tab(server, {}, { fetch: deaf, refreshTimeoutMs: 3_000 });
+    await within(10, t.client.login(credentials));
+    const outcome = await within(3_001, t.client.refresh());
+    expect(outcome).toMatchObject({ ok: true, value: { kind: 'unavailable', error: { kind: 'timeout' } } });
+  });
+
+  it('a tab waiting for a lock held by a frozen tab refreshes without it after lockTimeoutMs', async () => {
+    fakeTime();
+    const locks = fakeLocks();
+    const release = locks.hold('baton-auth:refresh'); // the frozen tab: holds the lock, never returns
+    const t = tab(server, { locks }, { lockTimeoutMs: 5_000 });
+    await within(10, t.client.login(credentials));
+    server.expireAccessTokens();
+    const pending = within(5_200, t.client.me());
+    await vi.advanceTimersByTimeAsync(4_900);
+    expect(server.count('POST', '/auth/refresh')).toBe(0); // still waiting politely
+    const r = await pending;
+    expect(r).toMatchObject({ ok: true, value: { email: credentials.email } });
+    expect(locks.aborted).toBe(1);
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+    release();
+  });
+
+  it('a lock manager that refuses every request does not stop the refresh', async () => {
+    const broken = {
+      request: () => Promise.reject(new DOMException('locks are not allowed here', 'SecurityError')),
+    };
+    const t = tab(server, {}, { locks: broken });
+    await t.client.login(credentials);
+    server.expireAccessTokens();
+    await expect(t.client.me()).resolves.toMatchObject({ email: credentials.email });
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+  });
+
+  it('works with the defaults where Web Locks and BroadcastChannel are missing', async () => {
+    vi.stubGlobal('BroadcastChannel', undefined);
+    vi.stubGlobal('navigator', {});
+    const plain = createBatonClient({ baseUrl, fetch: server.fetch, proactiveRefresh: false });
+    opened.push(plain);
+    await plain.login(credentials);
+    server.expireAccessTokens();
+    await expect(plain.me()).resolves.toMatchObject({ email: credentials.email });
+    await plain.logout();
+    expect(plain.state).toBe('anonymous');
+  });
+
+  it('after an unavailable refresh no refresh is sent during the backoff, and the error says how long to wait', async () => {
+    fakeTime();
+    const t = tab(server, {}, { backoff: { initialMs: 4_000, maxMs: 60_000 } });
+    await within(10, t.client.login(credentials));
+    server.expireAccessTokens();
+    server.refreshMode = 'network';
+    await within(50, t.client.me());
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+    server.refreshMode = 'ok';
+    await vi.advanceTimersByTimeAsync(1_000);
+    const during = await within(50, Promise.all([t.client.me(), t.client.me(), t.client.refresh()]));
+    expect(during.ok).toBe(false);
+    expect((during as { error: RefreshUnavailableError }).error).toMatchObject({ kind: 'network', retryAfter: 3 });
+    expect(server.count('POST', '/auth/refresh')).toBe(1); // nothing sent: no retry storm
+    await vi.advanceTimersByTimeAsync(3_000);
+    const after = await within(50, t.client.me());
+    expect(after).toMatchObject({ ok: true, value: { email: credentials.email } });
+    expect(server.count('POST', '/auth/refresh')).toBe(2);
+  });
+
+  it('the backoff doubles with each failure up to maxMs and starts over after a success', async () => {
+    fakeTime();
+    const t = tab(server, {}, { backoff: { initialMs: 1_000, maxMs: 4_000 } });
+    await within(10, t.client.login(credentials));
+    server.refreshMode = 503;
+    const sent = () => server.count('POST', '/auth/refresh');
+    for (const cooldown of [1_000, 2_000, 4_000, 4_000]) {
+      const before = sent();
+      expect(await within(20, t.client.refresh())).toMatchObject({ ok: true, value: { kind: 'unavailable' } });
+      expect(sent()).toBe(before + 1);
+      await vi.advanceTimersByTimeAsync(cooldown - 200);
+      const inside = await within(0, t.client.refresh()); // answered from the cooldown
+      expect((inside as { value: { error: RefreshUnavailableError } }).value.error.retryAfter).toBe(1);
+      expect(sent()).toBe(before + 1);
+      await vi.advanceTimersByTimeAsync(200);
+    }
+    server.refreshMode = 'ok';
+    expect(await within(20, t.client.refresh())).toMatchObject({ ok: true, value: { kind: 'refreshed' } });
+    server.refreshMode = 503;
+    await within(20, t.client.refresh());
+    await vi.advanceTimersByTimeAsync(1_000); // after a success the first cooldown is 1 s again
+    const before = sent();
+    await within(20, t.client.refresh());
+    expect(sent()).toBe(before + 1);
+  });
+
+  it.each([
+    ['a 503 with Retry-After: 20', 503 as const, '20', 20],
+    ['a 429 with retry_after 7 in the body', 429 as const, undefined, 7],
+  ])('%s sets the cooldown to that long', async (_name, mode, header, seconds) => {
+    fakeTime();
+    const t = tab(server, {}, { backoff: { initialMs: 1_000, maxMs: 2_000 } });
+    await within(10, t.client.login(credentials));
+    server.refreshMode = mode;
+    server.refreshRetryAfter = header;
+    await within(50, t.client.refresh());
+    server.refreshMode = 'ok';
+    await vi.advanceTimersByTimeAsync(seconds * 1000 - 500);
+    expect(await within(50, t.client.refresh())).toMatchObject({ ok: true, value: { kind: 'unavailable' } });
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(await within(50, t.client.refresh())).toMatchObject({ ok: true, value: { kind: 'refreshed' } });
+  });
+
+  it('an unknown problem code keeps the session unless it comes as a 401 from the refresh', async () => {
+    const unknownCode = (status: number) => (request: Request) =>
+      new URL(request.url).pathname === '/auth/refresh'
+        ? Promise.resolve(new Response(JSON.stringify({ type: 'about:blank', title: 'x', status, detail: 'x', code: 'brand_new_code' }), { status, headers: { 'Content-Type': 'application/problem+json' } }))
+        : server.fetch(request);
+    const kept = tab(server, {}, { fetch: unknownCode(400) });
+    await kept.client.login(credentials);
+    expect(await kept.client.refresh()).toMatchObject({ kind: 'unavailable', error: { code: 'brand_new_code' } });
+    expect(kept.client.isAuthenticated()).toBe(true);
+    const ended = tab(server, {}, { fetch: unknownCode(401) });
+    await ended.client.login(credentials);
+    expect(await ended.client.refresh()).toEqual({ kind: 'expired', code: 'brand_new_code' });
+    expect(ended.client.isAuthenticated()).toBe(false);
+  });
+
+  it('a refresh in another tab ends this tab\'s cooldown', async () => {
+    const bus = fakeChannelBus();
+    const a = tab(server, { bus }, { backoff: { initialMs: 60_000 } });
+    const b = tab(server, { bus });
+    await a.client.login(credentials);
+    server.refreshMode = 'network';
+    expect((await a.client.refresh()).kind).toBe('unavailable');
+    server.refreshMode = 'ok';
+    expect((await b.client.refresh()).kind).toBe('refreshed');
+    await new Promise((r) => setTimeout(r, 5));
+    server.expireAccessTokens();
+    server.valid.add('at-99');
+    expect((await a.client.refresh()).kind).toBe('refreshed');
+  });
+
+  it('dispose() releases the proactive timer, the channel and visibility listeners, and aborts a running refresh', async () => {
+    const bus = fakeChannelBus();
+    const doc = fakeDocument();
+    const a = tab(server, { bus });
+    const b = tab(server, { bus }, { document: doc, proactiveRefresh: {} });
+    expect(doc.listeners).toBe(1);
+    await a.client.login(credentials);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(b.client.isAuthenticated()).toBe(true);
+    server.refreshMode = 'hang';
+    const running = b.client.refresh();
+    await new Promise((r) => setTimeout(r, 20));
+    fakeTime();
+    b.client.dispose();
+    b.client.dispose(); // idempotent
+    expect(vi.getTimerCount()).toBe(0); // no proactive timer left behind
+    vi.useRealTimers();
+    expect(doc.listeners).toBe(0);
+    expect(await running).toMatchObject({ kind: 'unavailable', error: { kind: 'network' } });
+    await a.client.logout();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(b.client.isAuthenticated()).toBe(true); // no longer listening to the other tabs
+  });
+});
+
+describe('proactive refresh', () => {
+  it('refreshes once shortly before expiry (lead, minus up to the jitter) without any 401', async () => {
+    fakeTime();
+    vi.spyOn(Math, 'random').mockReturnValue(1); // the full jitter: earliest moment
+    server.expiresIn = 900;
+    const t = tab(server, {}, { proactiveRefresh: { leadMs: 30_000, jitterMs: 5_000 } });
+    await within(10, t.client.login(credentials));
+    await vi.advanceTimersByTimeAsync(900_000 - 35_000 - 100);
+    expect(server.count('POST', '/auth/refresh')).toBe(0);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(t.client.expiresAt()).toBeGreaterThan(Date.now() + 899_000); // the new token's life
+    expect(t.events).toContainEqual({ type: 'refreshed', source: 'this-tab' });
+    expect(server.log.filter((r) => r.path === '/auth/me')).toEqual([]);
+  });
+
+  it('caps the lead at a quarter and the jitter at a tenth of a short token\'s life', async () => {
+    fakeTime();
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    server.expiresIn = 4;
+    const t = tab(server, {}, { proactiveRefresh: { leadMs: 30_000, jitterMs: 5_000 } });
+    await within(10, t.client.login(credentials));
+    await vi.advanceTimersByTimeAsync(2_900);
+    expect(server.count('POST', '/auth/refresh')).toBe(0);
+    await vi.advanceTimersByTimeAsync(200); // at 3 s: 4 s minus a quarter
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+  });
+
+  it('a hidden tab does not refresh ahead of time; it refreshes when it becomes visible', async () => {
+    fakeTime();
+    const doc = fakeDocument('hidden');
+    server.expiresIn = 60;
+    const t = tab(server, {}, { document: doc, proactiveRefresh: {} });
+    await within(10, t.client.login(credentials));
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(server.count('POST', '/auth/refresh')).toBe(0);
+    doc.set('visible');
+    await vi.advanceTimersByTimeAsync(50);
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+  });
+
+  it('two tabs refresh proactively once: the other tab takes the token over the channel and re-arms', async () => {
+    fakeTime();
+    const locks = fakeLocks();
+    const bus = fakeChannelBus();
+    server.expiresIn = 60;
+    const a = tab(server, { locks, bus }, { proactiveRefresh: {}, document: fakeDocument() });
+    const b = tab(server, { locks, bus }, { proactiveRefresh: {}, document: fakeDocument() });
+    await within(10, a.client.login(credentials));
+    expect(b.client.isAuthenticated()).toBe(true);
+    await vi.advanceTimersByTimeAsync(50_000); // past both tabs' refresh moments (45..48 s)
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+    expect(b.events).toContainEqual({ type: 'refreshed', source: 'other-tab' });
+    await vi.advanceTimersByTimeAsync(50_000); // and again for the next token: still one each time
+    expect(server.count('POST', '/auth/refresh')).toBe(2);
+  });
+
+  it('proactiveRefresh: false never refreshes ahead of time; the first call after expiry pays one 401', async () => {
+    fakeTime();
+    server.expiresIn = 60;
+    const t = tab(server, {}, { proactiveRefresh: false });
+    await within(10, t.client.login(credentials));
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(server.count('POST', '/auth/refresh')).toBe(0);
+    server.expireAccessTokens();
+    expect(await within(50, t.client.me())).toMatchObject({ ok: true });
+    expect(server.log.slice(-3).map((r) => `${r.method} ${r.path}`)).toEqual(['GET /auth/me', 'POST /auth/refresh', 'GET /auth/me']);
+  });
+
+  it('after an unavailable proactive refresh the next try waits for the cooldown', async () => {
+    fakeTime();
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    server.expiresIn = 100;
+    server.refreshMode = 503;
+    const t = tab(server, {}, { proactiveRefresh: { leadMs: 20_000 }, backoff: { initialMs: 5_000 } });
+    await within(10, t.client.login(credentials));
+    await vi.advanceTimersByTimeAsync(80_100); // 100 s minus the lead
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+    server.refreshMode = 'ok';
+    await vi.advanceTimersByTimeAsync(4_800);
+    expect(server.count('POST', '/auth/refresh')).toBe(1);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(server.count('POST', '/auth/refresh')).toBe(2);
+    expect(t.client.isAuthenticated()).toBe(true);
+  });
+});
+
+describe('body delivery (Node, scripts)', () => {
+  it('login asks for the refresh token in the body and stores it; a refresh sends it and stores the rotated one', async () => {
+    const store = memoryTokenStore();
+    const t = tab(server, {}, { refreshTokenStore: store });
+    await t.client.login(credentials);
+    const login = server.log.at(-1);
+    expect(JSON.parse(login?.body ?? '{}')).toEqual({ ...credentials, refresh_token_in_body: true });
+    expect(login?.credentials).toBe('omit');
+    const first = await store.get();
+    expect(first).toMatch(/^rt-/);
+    server.expireAccessTokens();
+    await expect(t.client.me()).resolves.toMatchObject({ email: credentials.email });
+    const refresh = server.log.find((r) => r.path === '/auth/refresh');
+    expect(JSON.parse(refresh?.body ?? '{}')).toEqual({ refresh_token: first });
+    expect(refresh?.credentials).toBe('omit');
+    expect(await store.get()).not.toBe(first);
+    expect(await store.get()).toBe(server.bodyRefreshToken);
+  });
+
+  it('a refused refresh clears the store; restore() without a stored token sends nothing', async () => {
+    const store = memoryTokenStore('rt-stale');
+    const t = tab(server, {}, { refreshTokenStore: store });
+    await expect(t.client.restore()).resolves.toBe(false);
+    expect(await store.get()).toBeNull();
+    const sent = server.count('POST', '/auth/refresh');
+    await expect(t.client.restore()).resolves.toBe(false);
+    expect(server.count('POST', '/auth/refresh')).toBe(sent);
+  });
+
+  it('a later process restores the session from the store', async () => {
+    const store = memoryTokenStore();
+    const first = tab(server, {}, { refreshTokenStore: store });
+    await first.client.login(credentials);
+    first.client.dispose();
+    const second = tab(server, {}, { refreshTokenStore: store });
+    await expect(second.client.restore()).resolves.toBe(true);
+    await expect(second.client.me()).resolves.toMatchObject({ email: credentials.email });
+  });
+
+  it('logout sends the stored token and clears the store', async () => {
+    const store = memoryTokenStore();
+    const t = tab(server, {}, { refreshTokenStore: store });
+    await t.client.login(credentials);
+    const token = await store.get();
+    await t.client.logout();
+    expect(JSON.parse(server.log.at(-1)?.body ?? '{}')).toEqual({ refresh_token: token });
+    expect(await store.get()).toBeNull();
+    expect(server.bodyRefreshToken).toBeNull();
+  });
+
+  it('shares nothing by default: no BroadcastChannel is opened and no lock taken', async () => {
+    const opens = vi.fn();
+    vi.stubGlobal('BroadcastChannel', function BroadcastChannel() {
+      opens();
+    });
+    vi.stubGlobal('navigator', { locks: { request: () => Promise.reject(new Error('no lock expected')) } });
+    const client = createBatonClient({ baseUrl, fetch: server.fetch, refreshTokenStore: memoryTokenStore(), proactiveRefresh: false });
+    opened.push(client);
+    await client.login(credentials);
+    await expect(client.refresh()).resolves.toMatchObject({ kind: 'refreshed' });
+    expect(opens).not.toHaveBeenCalled();
+  });
+
+  it('outside a browser a missing baseUrl is a clear error at creation', () => {
+    expect(() => createBatonClient({ fetch: server.fetch })).toThrow(/baseUrl is required/);
   });
 });
 

@@ -1,5 +1,6 @@
-// Public surface of the Baton client, for this app and any other frontend of the API.
-export { createBatonClient, TOKEN_ENDPOINTS } from './client.js';
+// Public surface of the Baton client (`@baton/client`); the in-memory fake server for tests is
+// `@baton/client/testing`.
+export { createBatonClient, memoryTokenStore, TOKEN_ENDPOINTS } from './client.js';
 export type {
   AuthEvent,
   AuthEventOf,
@@ -9,7 +10,10 @@ export type {
   BatonClientOptions,
   ChannelLike,
   LockManagerLike,
+  ProactiveRefreshOptions,
   RefreshOutcome,
+  RefreshTokenStore,
+  VisibilityLike,
 } from './client.js';
 export { ApiError, RefreshUnavailableError, retryAfterSeconds } from './errors.js';
 export type { ApiErrorKind } from './errors.js';
