@@ -7,8 +7,8 @@ import { createRoot, type Root } from 'react-dom/client';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { App } from './App';
 import { createBatonClient, type BatonClient } from '@baton/client';
+import { BatonProvider } from '@baton/client/react';
 import { FakeServer } from '@baton/client/testing';
-import { ClientProvider } from './auth';
 import { SESSION_EXPIRED_MESSAGE } from './messages';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -50,9 +50,9 @@ beforeEach(async () => {
   root = createRoot(container);
   await act(async () => {
     root.render(
-      <ClientProvider client={client}>
+      <BatonProvider client={client}>
         <App />
-      </ClientProvider>,
+      </BatonProvider>,
     );
   });
 });

@@ -1,8 +1,8 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createBatonClient } from '@baton/client';
+import { BatonProvider } from '@baton/client/react';
 import { App } from './App';
-import { ClientProvider } from './auth';
 import './styles.css';
 
 // One client for the page, outside React: StrictMode renders twice, the session must not.
@@ -16,8 +16,8 @@ if (root === null) throw new Error('#root is missing from index.html');
 
 createRoot(root).render(
   <StrictMode>
-    <ClientProvider client={client}>
+    <BatonProvider client={client}>
       <App />
-    </ClientProvider>
+    </BatonProvider>
   </StrictMode>,
 );

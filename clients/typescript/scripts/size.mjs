@@ -28,6 +28,7 @@ const kib = (n) => `${(n / 1024).toFixed(2)} KiB`;
 const rows = [
   ['core (@baton/client, openapi-fetch external)', await size('index.js', ['openapi-fetch'])],
   ['core with openapi-fetch', await size('index.js', [])],
+  ['React binding (@baton/client/react; react and the core external)', await size('react.js', ['react', './client.js'])],
   
 ];
 for (const [name, s] of rows) console.log(`size: ${name}: ${kib(s.min)} min, ${kib(s.gzip)} min+gzip`);

@@ -1,5 +1,5 @@
-// Public surface of the Baton client (`@baton/client`); the in-memory fake server for tests is
-// `@baton/client/testing`.
+// Public surface of the Baton client (`@baton/client`). The React binding is `@baton/client/react`,
+// the in-memory fake server for tests `@baton/client/testing`.
 export { createBatonClient, memoryTokenStore, TOKEN_ENDPOINTS } from './client.js';
 export type {
   AuthEvent,
