@@ -107,20 +107,83 @@ export async function startServer(settings: Record<string, string> = {}, name = 
   };
 }
 
+const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env['CHROMIUM'] ?? '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** A Chromium whose pages can really be frozen with CDP `Page.setWebLifecycleState`. Playwright
+ *  turns on focus emulation in the pages it sets up, which keeps them visible and makes the
+ *  freeze a silent no-op; pages of the default context of a browser it merely connects to
+ *  (`noDefaults`) are left alone. One temporary profile; `close()` removes it. */
+export async function launchFreezableChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  const profile = await mkdtemp(join(tmpdir(), 'baton-e2e-chromium-'));
+  const child = spawn(CHROMIUM, [...CHROMIUM_ARGS, '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  const endpoint = await new Promise<string>((res, rej) => {
+    let text = '';
+    const timer = setTimeout(() => {
+      rej(new Error(`chromium printed no DevTools endpoint in 30 s: ${text}`));
+    }, 30_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const m = /DevTools listening on (ws:\S+)/.exec(text);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        res(m[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`chromium exited with ${code}: ${text}`));
+    });
+  });
+  // `noDefaults` is accepted by connectOverCDP but not in its public type
+  const browser = await chromium.connectOverCDP({ endpointURL: endpoint, noDefaults: true } as { endpointURL: string });
+  const context = browser.contexts()[0];
+  if (context === undefined) throw new Error('no default browser context');
+  return {
+    context,
+    async close() {
+      await browser.close();
+      child.kill('SIGKILL');
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export const PASSWORD = 'correct horse battery';
+
+export async function registerViaApi(origin: string, email: string): Promise<void> {
+  const res = await fetch(`${origin}/auth/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password: PASSWORD }),
+  });
+  if (res.status !== 201) throw new Error(`register ${email}: ${res.status} ${await res.text()}`);
+}
+
+export async function logIn(page: Page, origin: string, email: string, path = '/login'): Promise<void> {
+  if (!page.url().includes('/login')) await page.goto(`${origin}${path}`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+export async function seeProfile(page: Page, email: string, timeout = 10_000): Promise<void> {
+  await page.getByTestId('profile-email').filter({ hasText: email }).waitFor({ timeout });
 }
 
 /** Makes every page of `context` report `document.visibilityState === 'hidden'`: the client
