@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const frontend = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const repo = resolve(frontend, '..');
+export const repo = resolve(frontend, '..');
 export const artifacts = join(frontend, 'e2e-artifacts');
 
 export function serverBinary(): string {
@@ -52,7 +52,8 @@ export interface RunningServer {
 /** `settings` override the test defaults (e.g. turn throttling on); `name` names the log file. */
 export async function startServer(settings: Record<string, string> = {}, name = 'server'): Promise<RunningServer> {
   const bin = serverBinary();
-  if (!existsSync(join(frontend, 'dist/index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
+  const staticDir = settings['BATON_STATIC_DIR'] ?? join(frontend, 'dist');
+  if (!existsSync(join(staticDir, 'index.html'))) throw new Error(`${staticDir}/index.html is missing: run \`npm run build\` first`);
   const dir = await mkdtemp(join(tmpdir(), 'baton-e2e-'));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
@@ -69,8 +70,8 @@ export async function startServer(settings: Record<string, string> = {}, name = 
       BATON_RATE_LIMITS: 'off',
       BATON_ALLOWED_ORIGINS: origin,
       BATON_MASTER_KEY: randomBytes(32).toString('hex'),
-      BATON_STATIC_DIR: join(frontend, 'dist'),
       ...settings,
+      BATON_STATIC_DIR: staticDir,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
