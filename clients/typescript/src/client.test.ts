@@ -366,6 +366,23 @@ describe('frozen tabs and flaky networks', () => {
     release();
   });
 
+  it('after a lock timeout the next refreshes skip the lock for a minute instead of waiting again', async () => {
+    fakeTime();
+    const locks = fakeLocks();
+    const release = locks.hold('baton-auth:refresh');
+    const t = tab(server, { locks }, { lockTimeoutMs: 5_000 });
+    await within(10, t.client.login(credentials));
+    await within(5_100, t.client.refresh()); // waits out the lock once
+    const started = Date.now();
+    expect(await within(50, t.client.refresh())).toMatchObject({ ok: true, value: { kind: 'refreshed' } });
+    expect(Date.now() - started).toBeLessThan(100);
+    expect(locks.aborted).toBe(1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    release(); // the frozen tab is back: the lock is used again
+    await within(50, t.client.refresh());
+    expect(locks.acquisitions).toBe(2); // the holder, then this tab
+  });
+
   it('a lock manager that refuses every request does not stop the refresh', async () => {
     const broken = {
       request: () => Promise.reject(new DOMException('locks are not allowed here', 'SecurityError')),

@@ -171,6 +171,7 @@ interface Flight {
 }
 
 type Timer = ReturnType<typeof setTimeout>;
+const LOCK_BYPASS_MS = 60_000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function createBatonClient(options: BatonClientOptions = {}): BatonClient {
@@ -195,6 +196,7 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
   const locks = options.locks !== undefined ? options.locks : store ? null : (g.navigator?.locks ?? null);
   const ownChannel = options.channel === undefined && !store && typeof BroadcastChannel === 'function';
   const channel: ChannelLike | null = ownChannel ? new BroadcastChannel(name) : (options.channel ?? null);
+  if (ownChannel) (channel as { unref?: () => void }).unref?.(); // Node: never keeps the process alive
   const doc = options.document !== undefined ? options.document : (g.document ?? null);
 
   let accessToken: string | null = null;
@@ -210,6 +212,9 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
   let proactiveTimer: Timer | undefined;
   let proactiveDue = false;
   let disposed = false;
+  /** Until then, refresh without waiting for the lock: it just timed out (a frozen or hung tab
+   *  holds it), and waiting again on every refresh would cost each one lockTimeoutMs. */
+  let lockBypassUntil = 0;
   const inFlight = new Set<AbortController>();
   const eventListeners = new Set<(event: AuthEvent) => void>();
   const stateListeners = new Set<() => void>();
@@ -377,7 +382,7 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
    *  waiting for it times out (a frozen or hung tab holds it) or the platform refuses it, the
    *  refresh runs without it, which the server's reuse grace makes safe. */
   async function coordinated(run: (waited: boolean) => Promise<RefreshOutcome>): Promise<RefreshOutcome> {
-    if (locks === null) return run(false);
+    if (locks === null || Date.now() < lockBypassUntil) return run(false);
     const progress = { ran: false };
     const go = (waited: boolean) => {
       progress.ran = true;
@@ -388,6 +393,7 @@ export function createBatonClient(options: BatonClientOptions = {}): BatonClient
         if (lock !== null) return go(false);
         const abort = new AbortController();
         const timer = setTimeout(() => {
+          lockBypassUntil = Date.now() + LOCK_BYPASS_MS;
           abort.abort();
         }, lockTimeoutMs);
         try {

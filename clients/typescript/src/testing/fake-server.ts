@@ -189,7 +189,9 @@ export function fakeLocks(): LockManagerLike & { acquisitions: number; contended
             }),
           ])
         : waiting;
-      const settled = run.then(
+      // The next request's turn comes when this one's callback is done, or, for an aborted
+      // request, when its turn is skipped: never earlier than the holder ahead of it.
+      const settled = waiting.then(
         () => undefined,
         () => undefined,
       ).then(() => {
