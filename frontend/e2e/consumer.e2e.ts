@@ -47,7 +47,11 @@ async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'baton-consumer-')); // outside the repository
-  const packed = await timed('npm pack', () => run('npm', ['pack', '--silent', '--pack-destination', scratch], { cwd: clientDir }));
+  // --ignore-scripts: pack the dist/ that the app under test was built with (scripts/test-frontend
+  // builds it just before), instead of building it a second time in the prepare script
+  const packed = await timed('npm pack', () =>
+    run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', scratch], { cwd: clientDir }),
+  );
   tarball = join(scratch, packed.stdout.trim().split('\n').at(-1) ?? '');
   for (const f of ['package.json', 'tsconfig.json', 'index.html', 'browser.ts', 'node.ts']) {
     await cp(join(clientDir, 'consumer-test', f), join(scratch, f));
