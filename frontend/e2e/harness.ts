@@ -158,9 +158,14 @@ export async function launchFreezableChromium(): Promise<{ context: BrowserConte
   return {
     context,
     async close() {
-      await browser.close();
-      child.kill('SIGKILL');
-      await rm(profile, { recursive: true, force: true });
+      await browser.close(); // only disconnects: the browser is ours to stop
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([gone, sleep(5000)]);
+        child.kill('SIGKILL');
+      }
+      await rm(profile, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }
