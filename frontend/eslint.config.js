@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist', 'e2e-artifacts', 'node_modules', 'src/api/schema.d.ts'] },
+  { ignores: ['dist', 'e2e-artifacts', 'node_modules'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

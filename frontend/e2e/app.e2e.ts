@@ -1,11 +1,23 @@
 // End-to-end: the built app served by the real Rust server, driven in headless Chromium.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { accessibilityViolations, launchChromium, screenshot as save, startServer, track, type RunningServer, type Tracked } from './harness';
+import {
+  PASSWORD,
+  accessibilityViolations,
+  hideTabs,
+  launchChromium,
+  logIn as logInAt,
+  registerViaApi as registerAt,
+  screenshot as save,
+  seeProfile,
+  startServer,
+  track,
+  type RunningServer,
+  type Tracked,
+} from './harness';
 
 const EXPIRED = 'Your session has expired. Please log in again.';
 const COOKIE = '__Secure-baton_refresh';
-const PASSWORD = 'correct horse battery';
 
 let server: RunningServer | undefined;
 let browser: Browser | undefined;
@@ -32,30 +44,21 @@ async function newPage(context?: BrowserContext, allow: readonly number[] = []):
     if (browser === undefined) throw new Error('no browser');
     ctx = await browser.newContext({ viewport: { width: 1024, height: 720 } });
     contexts.push(ctx);
+    // These scenarios prove the reactive path (401 → refresh → retry); in a visible tab the
+    // client would refresh ahead of expiry instead (e2e/resilience.e2e.ts covers that).
+    await hideTabs(ctx);
   }
   const t = track(await ctx.newPage(), allow);
   tracked.push(t);
   return t;
 }
 
-async function registerViaApi(email: string): Promise<void> {
-  const res = await fetch(`${origin}/auth/register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email, password: PASSWORD }),
-  });
-  expect(res.status, await res.clone().text()).toBe(201);
+function registerViaApi(email: string): Promise<void> {
+  return registerAt(origin, email);
 }
 
-async function logIn(page: Page, email: string, path = '/login'): Promise<void> {
-  if (!page.url().includes('/login')) await page.goto(`${origin}${path}`);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-}
-
-async function seeProfile(page: Page, email: string): Promise<void> {
-  await page.getByTestId('profile-email').filter({ hasText: email }).waitFor({ timeout: 10_000 });
+function logIn(page: Page, email: string, path = '/login'): Promise<void> {
+  return logInAt(page, origin, email, path);
 }
 
 async function waitPastAccessTtl(): Promise<void> {

@@ -9,10 +9,10 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const frontend = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const repo = resolve(frontend, '..');
+export const repo = resolve(frontend, '..');
 export const artifacts = join(frontend, 'e2e-artifacts');
 
 export function serverBinary(): string {
@@ -52,7 +52,8 @@ export interface RunningServer {
 /** `settings` override the test defaults (e.g. turn throttling on); `name` names the log file. */
 export async function startServer(settings: Record<string, string> = {}, name = 'server'): Promise<RunningServer> {
   const bin = serverBinary();
-  if (!existsSync(join(frontend, 'dist/index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
+  const staticDir = settings['BATON_STATIC_DIR'] ?? join(frontend, 'dist');
+  if (!existsSync(join(staticDir, 'index.html'))) throw new Error(`${staticDir}/index.html is missing: run \`npm run build\` first`);
   const dir = await mkdtemp(join(tmpdir(), 'baton-e2e-'));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
@@ -65,11 +66,12 @@ export async function startServer(settings: Record<string, string> = {}, name = 
       DATABASE_URL: `sqlite://${dir}/baton.db?mode=rwc`,
       BATON_BIND: `127.0.0.1:${port}`,
       BATON_ACCESS_TTL: '2s',
+      BATON_JWT_LEEWAY: '0s', // every wait for an expiry is TTL + leeway: keep it short
       BATON_RATE_LIMITS: 'off',
       BATON_ALLOWED_ORIGINS: origin,
       BATON_MASTER_KEY: randomBytes(32).toString('hex'),
-      BATON_STATIC_DIR: join(frontend, 'dist'),
       ...settings,
+      BATON_STATIC_DIR: staticDir,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -106,19 +108,97 @@ export async function startServer(settings: Record<string, string> = {}, name = 
   };
 }
 
+const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env['CHROMIUM'] ?? '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** A Chromium whose pages can really be frozen with CDP `Page.setWebLifecycleState`. Playwright
+ *  turns on focus emulation in the pages it sets up, which keeps them visible and makes the
+ *  freeze a silent no-op; pages of the default context of a browser it merely connects to
+ *  (`noDefaults`) are left alone. One temporary profile; `close()` removes it. */
+export async function launchFreezableChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  const profile = await mkdtemp(join(tmpdir(), 'baton-e2e-chromium-'));
+  const child = spawn(CHROMIUM, [...CHROMIUM_ARGS, '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const endpoint = await new Promise<string>((res, rej) => {
+    let text = '';
+    const timer = setTimeout(() => {
+      rej(new Error(`chromium printed no DevTools endpoint in 30 s: ${text}`));
+    }, 30_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const m = /DevTools listening on (ws:\S+)/.exec(text);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        res(m[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`chromium exited with ${code}: ${text}`));
+    });
+  });
+  // `noDefaults` is accepted by connectOverCDP but not in its public type
+  const browser = await chromium.connectOverCDP({ endpointURL: endpoint, noDefaults: true } as { endpointURL: string });
+  const context = browser.contexts()[0];
+  if (context === undefined) throw new Error('no default browser context');
+  return {
+    context,
+    async close() {
+      await browser.close(); // only disconnects: the browser is ours to stop
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([gone, sleep(5000)]);
+        child.kill('SIGKILL');
+      }
+      await rm(profile, { recursive: true, force: true, maxRetries: 5 });
+    },
+  };
+}
+
+export const PASSWORD = 'correct horse battery';
+
+export async function registerViaApi(origin: string, email: string): Promise<void> {
+  const res = await fetch(`${origin}/auth/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password: PASSWORD }),
+  });
+  if (res.status !== 201) throw new Error(`register ${email}: ${res.status} ${await res.text()}`);
+}
+
+export async function logIn(page: Page, origin: string, email: string, path = '/login'): Promise<void> {
+  if (!page.url().includes('/login')) await page.goto(`${origin}${path}`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+export async function seeProfile(page: Page, email: string, timeout = 10_000): Promise<void> {
+  await page.getByTestId('profile-email').filter({ hasText: email }).waitFor({ timeout });
+}
+
+/** Makes every page of `context` report `document.visibilityState === 'hidden'`: the client
+ *  refreshes proactively only in visible tabs, so in these pages the first call after expiry
+ *  takes the reactive path (401, refresh, retry). */
+export async function hideTabs(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => true });
   });
 }
 

@@ -6,9 +6,9 @@ import { act } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { App } from './App';
-import { createBatonClient, type BatonClient } from './api';
-import { FakeServer } from './api/testing/fake-server';
-import { ClientProvider } from './auth';
+import { createBatonClient, type BatonClient } from '@baton/client';
+import { BatonProvider } from '@baton/client/react';
+import { FakeServer } from '@baton/client/testing';
 import { SESSION_EXPIRED_MESSAGE } from './messages';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -41,7 +41,7 @@ function fill(label: string, value: string): void {
 
 beforeEach(async () => {
   server = new FakeServer();
-  client = createBatonClient({ baseUrl: 'http://baton.test', fetch: server.fetch, locks: null, channel: null });
+  client = createBatonClient({ baseUrl: 'http://baton.test', fetch: server.fetch, locks: null, channel: null, proactiveRefresh: false });
   await client.login({ email: server.user.email, password: 'correct horse' });
   window.history.replaceState(null, '', '/profile');
   window.dispatchEvent(new PopStateEvent('popstate'));
@@ -50,15 +50,16 @@ beforeEach(async () => {
   root = createRoot(container);
   await act(async () => {
     root.render(
-      <ClientProvider client={client}>
+      <BatonProvider client={client}>
         <App />
-      </ClientProvider>,
+      </BatonProvider>,
     );
   });
 });
 
 afterEach(() => {
   act(() => root.unmount());
+  client.dispose();
   container.remove();
 });
 

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { useAuthState, useClient } from './auth';
+import { useBaton, useSession } from '@baton/client/react';
 import { Notice } from './components';
 import { SESSION_EXPIRED_MESSAGE, describeError } from './messages';
 import { HomePage, NotFoundPage } from './pages/Home';
@@ -51,8 +51,8 @@ function SessionExpired({ from }: { from: string }) {
 }
 
 export function App() {
-  const client = useClient();
-  const state = useAuthState();
+  const client = useBaton();
+  const state = useSession();
   const location = useLocation();
   /** The page the user was on when the session ended; the message shows while they stay there. */
   const [expiredAt, setExpiredAt] = useState<string | null>(null);

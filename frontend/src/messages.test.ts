@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from './api';
+import { ApiError } from '@baton/client';
 import { SESSION_EXPIRED_MESSAGE, describeError, deviceName } from './messages';
 import { safeNext } from './router-utils';
 
@@ -17,6 +17,7 @@ describe('describeError', () => {
     expect(describeError(await ApiError.fromResponse(problemResponse(422, 'validation_failed')))).toBe('detail of validation_failed');
     expect(describeError(await ApiError.fromResponse(problemResponse(401, 'token_expired')))).toBe(SESSION_EXPIRED_MESSAGE);
     expect(describeError(ApiError.network(new TypeError('fetch failed')))).toMatch(/Could not reach the server/);
+    expect(describeError(ApiError.timeout(new DOMException('late', 'TimeoutError')))).toBe('The server did not answer in time. Please try again.');
     expect(describeError(new Error('x'))).toMatch(/Something went wrong/);
     expect(describeError(await ApiError.fromResponse(problemResponse(403, 'origin_not_allowed')))).toMatch(/not allowed to use your session/);
   });

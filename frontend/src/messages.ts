@@ -1,4 +1,4 @@
-import { ApiError } from './api';
+import { ApiError } from '@baton/client';
 
 export const SESSION_EXPIRED_MESSAGE = 'Your session has expired. Please log in again.';
 
@@ -10,6 +10,7 @@ function seconds(n: number): string {
 export function describeError(error: unknown): string {
   if (!(error instanceof ApiError)) return 'Something went wrong. Please try again.';
   if (error.kind === 'network') return 'Could not reach the server. Check your connection and try again.';
+  if (error.kind === 'timeout') return 'The server did not answer in time. Please try again.';
   switch (error.code) {
     case 'invalid_credentials':
       return 'Wrong email or password.';

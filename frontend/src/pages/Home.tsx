@@ -1,9 +1,9 @@
-import { useAuthState } from '../auth';
+import { useSession } from '@baton/client/react';
 import { Page } from '../components';
 import { Link } from '../router';
 
 export function HomePage() {
-  const state = useAuthState();
+  const state = useSession();
   return (
     <Page title="Baton">
       <p>

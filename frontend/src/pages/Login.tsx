@@ -1,12 +1,12 @@
 import { useRef, useState, type SubmitEvent } from 'react';
-import { useClient } from '../auth';
+import { useBaton } from '@baton/client/react';
 import { Field, FormError, Notice, Page } from '../components';
 import { describeError } from '../messages';
 import { Link, navigate, safeNext, useLocation } from '../router';
 import { validateCredentials, type FieldErrors } from '../validation';
 
 export function LoginPage() {
-  const client = useClient();
+  const client = useBaton();
   const { search, notice } = useLocation();
   const next = safeNext(search.get('next'));
   const [email, setEmail] = useState('');

@@ -1,11 +1,11 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, type User } from '../api';
-import { useClient } from '../auth';
+import { ApiError, type User } from '@baton/client';
+import { useBaton } from '@baton/client/react';
 import { FormError, Page } from '../components';
 import { describeError, formatDate } from '../messages';
 
 export function ProfilePage() {
-  const client = useClient();
+  const client = useBaton();
   const [user, setUser] = useState<User | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);

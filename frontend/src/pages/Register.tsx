@@ -1,13 +1,13 @@
 import { useRef, useState, type SubmitEvent } from 'react';
-import { useClient } from '../auth';
+import { useBaton } from '@baton/client/react';
 import { Field, FormError, Page } from '../components';
 import { describeError } from '../messages';
-import { ApiError } from '../api';
+import { ApiError } from '@baton/client';
 import { Link, navigate } from '../router';
 import { validateCredentials, type FieldErrors } from '../validation';
 
 export function RegisterPage() {
-  const client = useClient();
+  const client = useBaton();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [fieldErrors, setFieldErrors] = useState<FieldErrors>({});

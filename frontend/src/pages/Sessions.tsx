@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, type Session } from '../api';
-import { useClient } from '../auth';
+import { ApiError, type Session } from '@baton/client';
+import { useBaton } from '@baton/client/react';
 import { FormError, Page } from '../components';
 import { describeError, deviceName, formatDate } from '../messages';
 import { navigate } from '../router';
@@ -10,7 +10,7 @@ function device(session: Session): string {
 }
 
 export function SessionsPage() {
-  const client = useClient();
+  const client = useBaton();
   const [sessions, setSessions] = useState<Session[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState<string | null>(null);

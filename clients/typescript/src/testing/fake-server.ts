@@ -1,7 +1,9 @@
 // A small in-memory stand-in for the Baton API, used by the unit tests through the client's
 // injected `fetch` (no module mocking). It speaks just enough of the contract: bearer checks with
-// problem bodies, a refresh endpoint whose answer a test can choose, and a request log.
-import type { ChannelLike, LockManagerLike } from '../client';
+// problem bodies, a refresh endpoint whose answer a test can choose (including one that never
+// answers), both refresh-token channels (cookie and body), and a request log. Exported as
+// `@baton/client/testing` so that apps can test their UI without a server.
+import type { ChannelLike, LockManagerLike, VisibilityLike } from '../client.js';
 
 export interface LoggedRequest {
   method: string;
@@ -11,7 +13,8 @@ export interface LoggedRequest {
   body: string;
 }
 
-export type RefreshMode = 'ok' | 'network' | 401 | 409 | 429 | 500 | 503;
+/** How POST /auth/refresh answers; `hang` never answers (until the request is aborted). */
+export type RefreshMode = 'ok' | 'network' | 'hang' | 401 | 409 | 429 | 500 | 503;
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -39,6 +42,12 @@ export class FakeServer {
   /** Milliseconds every answer takes, and the refresh takes on top. */
   latency = 1;
   refreshLatency = 5;
+  /** `expires_in` of every access token issued (seconds). */
+  expiresIn = 900;
+  /** A `Retry-After` header on 5xx refresh answers. */
+  refreshRetryAfter: string | undefined;
+  /** The live refresh token of the body channel (null: none issued, or revoked). */
+  bodyRefreshToken: string | null = null;
   private issued = 0;
   readonly user = { id: 'u-1', email: 'ada@example.test', created_at: '2026-01-01T00:00:00Z' };
 
@@ -56,9 +65,9 @@ export class FakeServer {
     const route = `${request.method} ${url.pathname}`;
     switch (route) {
       case 'POST /auth/login': {
-        const { email, password } = JSON.parse(body) as { email: string; password: string };
-        if (email !== this.user.email || password !== 'correct horse') return problem(401, 'invalid_credentials');
-        return json(200, this.pair());
+        const login = JSON.parse(body) as { email: string; password: string; refresh_token_in_body?: boolean };
+        if (login.email !== this.user.email || login.password !== 'correct horse') return problem(401, 'invalid_credentials');
+        return json(200, this.pair(login.refresh_token_in_body === true));
       }
       case 'POST /auth/register': {
         const { email } = JSON.parse(body) as { email: string };
@@ -67,21 +76,31 @@ export class FakeServer {
       }
       case 'POST /auth/refresh': {
         await delay(this.refreshLatency);
+        const presented = (JSON.parse(body) as { refresh_token?: string }).refresh_token;
         switch (this.refreshMode) {
           case 'ok':
-            return json(200, this.pair());
+            if (presented === undefined) return json(200, this.pair(false));
+            if (presented !== this.bodyRefreshToken) return problem(401, 'refresh_token_invalid');
+            return json(200, this.pair(true));
           case 'network':
             throw new TypeError('fetch failed');
+          case 'hang':
+            return new Promise<Response>((_, reject) => {
+              request.signal.addEventListener('abort', () => {
+                reject(request.signal.reason as Error);
+              });
+            });
           case 401:
             return problem(401, 'refresh_token_invalid');
           case 429:
             return problem(429, 'rate_limited', { retry_after: 7 }, { 'Retry-After': '7' });
           default:
-            return problem(this.refreshMode, 'service_unavailable');
+            return problem(this.refreshMode, 'service_unavailable', {}, this.refreshRetryAfter === undefined ? {} : { 'Retry-After': this.refreshRetryAfter });
         }
       }
       case 'POST /auth/logout':
         if (this.logoutFails) throw new TypeError('fetch failed');
+        if ((JSON.parse(body) as { refresh_token?: string }).refresh_token === this.bodyRefreshToken) this.bodyRefreshToken = null;
         return new Response(null, { status: 204 });
       case 'GET /auth/me':
         return this.authorized(request) ?? json(200, this.user);
@@ -105,10 +124,13 @@ export class FakeServer {
     return this.log.filter((r) => r.method === method && r.path === path).length;
   }
 
-  private pair() {
+  private pair(inBody: boolean) {
     const access_token = `at-${++this.issued}`;
     this.valid.add(access_token);
-    return { access_token, token_type: 'Bearer', expires_in: 2, refresh_expires_in: 3600 };
+    const pair = { access_token, token_type: 'Bearer', expires_in: this.expiresIn, refresh_expires_in: 3600 };
+    if (!inBody) return pair;
+    this.bodyRefreshToken = `rt-${this.issued}`;
+    return { ...pair, refresh_token: this.bodyRefreshToken };
   }
 
   private authorized(request: Request): Response | null {
@@ -123,24 +145,53 @@ export class FakeServer {
 }
 
 /** An in-process Web Locks stand-in shared by the "tabs" of one test. */
-export function fakeLocks(): LockManagerLike & { acquisitions: number; contended: number } {
+/** An in-process Web Locks stand-in shared by the "tabs" of one test. `hold(name)` takes the
+ *  lock for a tab that never lets go (a frozen tab) until the returned function is called. A
+ *  waiter's `signal` aborts its wait, as in the Web Locks API. */
+export function fakeLocks(): LockManagerLike & { acquisitions: number; contended: number; aborted: number; hold(name: string): () => void } {
   const tails = new Map<string, Promise<unknown>>();
   const holders = new Map<string, number>();
   const manager = {
     acquisitions: 0,
     contended: 0,
-    request<T>(name: string, options: { ifAvailable?: boolean }, callback: (lock: unknown) => Promise<T>): Promise<T> {
+    aborted: 0,
+    hold(name: string): () => void {
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      void manager.request(name, {}, () => held);
+      return release;
+    },
+    request<T>(name: string, options: { ifAvailable?: boolean; signal?: AbortSignal }, callback: (lock: unknown) => Promise<T>): Promise<T> {
       if (options.ifAvailable && (holders.get(name) ?? 0) > 0) {
         manager.contended++;
         return callback(null);
       }
       holders.set(name, (holders.get(name) ?? 0) + 1); // queued or held
       const previous = tails.get(name) ?? Promise.resolve();
-      const run = previous.then(() => {
+      let granted = false;
+      const waiting = previous.then(() => {
+        if (options.signal?.aborted) throw options.signal.reason;
+        granted = true;
         manager.acquisitions++;
         return callback({ name });
       });
-      const settled = run.then(
+      const run = options.signal
+        ? Promise.race([
+            waiting,
+            new Promise<never>((_, reject) => {
+              options.signal?.addEventListener('abort', () => {
+                if (granted) return;
+                manager.aborted++;
+                reject(new DOMException('The lock request was aborted', 'AbortError'));
+              });
+            }),
+          ])
+        : waiting;
+      // The next request's turn comes when this one's callback is done, or, for an aborted
+      // request, when its turn is skipped: never earlier than the holder ahead of it.
+      const settled = waiting.then(
         () => undefined,
         () => undefined,
       ).then(() => {
@@ -164,15 +215,43 @@ export function fakeChannelBus(delayMs = 0): () => ChannelLike {
       postMessage(message: unknown) {
         const data = structuredClone(message);
         for (const m of members) {
-          if (m !== self) setTimeout(() => m.listeners.forEach((l) => l({ data })), delayMs);
+          if (m === self) continue;
+          setTimeout(() => {
+            for (const l of m.listeners) l({ data });
+          }, delayMs);
         }
       },
       addEventListener(_type: 'message', listener: (event: { data: unknown }) => void) {
         self.listeners.push(listener);
+      },
+      removeEventListener(_type: 'message', listener: (event: { data: unknown }) => void) {
+        self.listeners = self.listeners.filter((l) => l !== listener);
       },
       close() {
         members.delete(self);
       },
     };
   };
+}
+
+/** A `document` stand-in for proactive refresh: `visibilityState` a test can flip. */
+export function fakeDocument(initial: 'visible' | 'hidden' = 'visible'): VisibilityLike & { set(state: 'visible' | 'hidden'): void; listeners: number } {
+  const listeners = new Set<() => void>();
+  const doc = {
+    visibilityState: initial as string,
+    get listeners() {
+      return listeners.size;
+    },
+    set(state: 'visible' | 'hidden') {
+      doc.visibilityState = state;
+      for (const l of [...listeners]) l();
+    },
+    addEventListener(_type: 'visibilitychange', listener: () => void) {
+      listeners.add(listener);
+    },
+    removeEventListener(_type: 'visibilitychange', listener: () => void) {
+      listeners.delete(listener);
+    },
+  };
+  return doc;
 }

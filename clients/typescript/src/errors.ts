@@ -1,15 +1,18 @@
-import type { Problem, ProblemCode } from './types';
+import type { Problem, ProblemCode } from './types.js';
 
 /** What went wrong, in the terms a UI branches on. */
 export type ApiErrorKind =
   /** The server answered with a problem body (or at least a 4xx/5xx status). */
   | 'http'
   /** No answer: network down, DNS, CORS, aborted. Retryable; the session is kept. */
-  | 'network';
+  | 'network'
+  /** No answer in time (the refresh request's deadline). Retryable; the session is kept. */
+  | 'timeout';
 
 /**
  * An error from the Baton API. `code` is the problem body's stable code when there is one.
- * `retryable` is true for the answers after which the session is kept (network, 5xx, 429, 409)
+ * `retryable` is true for the answers after which the session is kept (network, timeout, 5xx,
+ * 429, 409)
  * per the contract's section 6.
  */
 export class ApiError extends Error {
@@ -40,7 +43,7 @@ export class ApiError extends Error {
   }
 
   get retryable(): boolean {
-    return this.kind === 'network' || this.status >= 500 || this.status === 429 || this.status === 409;
+    return this.kind !== 'http' || this.status >= 500 || this.status === 429 || this.status === 409;
   }
 
   /** A 401 that survived the refresh-and-retry: the session is over. */
@@ -50,6 +53,10 @@ export class ApiError extends Error {
 
   static network(cause: unknown): ApiError {
     return new ApiError('The server could not be reached.', { kind: 'network', status: 0, cause });
+  }
+
+  static timeout(cause: unknown): ApiError {
+    return new ApiError('The server did not answer in time.', { kind: 'timeout', status: 0, cause });
   }
 
   /** Builds the error from a non-2xx response; reads its body. */

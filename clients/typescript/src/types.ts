@@ -1,7 +1,7 @@
 // Every wire type the client uses is derived from the generated `schema.d.ts` (run
 // `scripts/gen-client`), addressed by operation path, so a change in the OpenAPI document shows up
 // here as a type error instead of a silent mismatch. Nothing in this file is a hand-written copy.
-import type { paths } from './schema';
+import type { paths } from './schema.js';
 
 // Media-type keys may carry parameters (`application/json; charset=utf-8`), so match by prefix.
 type JsonKey<C> = Extract<keyof C, `application/json${string}`>;
