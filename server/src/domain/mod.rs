@@ -13,6 +13,7 @@ pub mod password;
 pub mod policy;
 pub mod refresh_token;
 pub mod sessions;
+pub mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::AuthError;

@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod housekeeping;
+pub mod limits;
 pub mod migration;
 pub mod sessions;
 pub mod signing_keys;

@@ -50,7 +50,7 @@ async fn refresh_from(app: &TestApp, token: &str, forwarded: Option<&str>) -> Re
 async fn refresh_is_limited_per_client_address_with_retry_after_and_a_problem_body() {
     let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
         s.rate_limits = Switch::On;
-        s.rate_limit_refresh_per_ip = 3;
+        s.rate_limit_refreshes_per_address = 3;
     })
     .await
     else {
@@ -81,7 +81,7 @@ async fn refresh_is_limited_per_client_address_with_retry_after_and_a_problem_bo
 async fn register_is_limited_per_client_address_per_hour() {
     let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
         s.rate_limits = Switch::On;
-        s.rate_limit_register_per_ip = 2;
+        s.rate_limit_registrations_per_address = 2;
     })
     .await
     else {
@@ -115,7 +115,7 @@ async fn register_is_limited_per_client_address_per_hour() {
 async fn the_trusted_client_address_header_separates_clients_and_only_its_last_entry_counts() {
     let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
         s.rate_limits = Switch::On;
-        s.rate_limit_refresh_per_ip = 2;
+        s.rate_limit_refreshes_per_address = 2;
         s.trusted_client_ip_header = Some("X-Forwarded-For".to_owned());
     })
     .await
@@ -143,7 +143,7 @@ async fn the_trusted_client_address_header_separates_clients_and_only_its_last_e
 async fn without_a_trusted_header_x_forwarded_for_is_ignored() {
     let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
         s.rate_limits = Switch::On;
-        s.rate_limit_refresh_per_ip = 2;
+        s.rate_limit_refreshes_per_address = 2;
     })
     .await
     else {
@@ -162,8 +162,8 @@ async fn without_a_trusted_header_x_forwarded_for_is_ignored() {
 async fn a_failed_login_burst_on_one_account_does_not_lock_out_another() {
     let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
         s.rate_limits = Switch::On;
-        s.rate_limit_login_per_account = 3;
-        s.rate_limit_login_per_ip = 100;
+        s.rate_limit_login_failures_per_account_and_address = 3;
+        s.rate_limit_login_attempts_per_address = 100;
     })
     .await
     else {
@@ -175,8 +175,8 @@ async fn a_failed_login_burst_on_one_account_does_not_lock_out_another() {
         let r = app.login(&victim.email, "wrong-password").await;
         assert_eq!(r.status(), 401);
     }
-    // Even the right password waits: the account is being guessed at; the
-    // limit key ignores case, like the account itself.
+    // Even the right password waits from the address that guessed wrong;
+    // the limit key ignores case, like the account itself.
     let r = app
         .login(&victim.email.to_uppercase(), &victim.password)
         .await;
@@ -192,8 +192,8 @@ async fn a_failed_login_burst_on_one_account_does_not_lock_out_another() {
 async fn login_is_limited_per_client_address_across_accounts() {
     let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
         s.rate_limits = Switch::On;
-        s.rate_limit_login_per_account = 100;
-        s.rate_limit_login_per_ip = 3;
+        s.rate_limit_login_failures_per_account_and_address = 100;
+        s.rate_limit_login_attempts_per_address = 3;
     })
     .await
     else {

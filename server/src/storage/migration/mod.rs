@@ -7,6 +7,9 @@ mod m20261127_000001_create_users;
 mod m20261127_000002_create_sessions;
 mod m20261127_000003_create_refresh_tokens;
 mod m20261127_000004_create_signing_keys;
+mod m20261201_000005_create_rate_limits;
+
+pub use m20261201_000005_create_rate_limits::rate_limits_table;
 
 pub struct Migrator;
 
@@ -18,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_create_sessions::Migration),
             Box::new(m20261127_000003_create_refresh_tokens::Migration),
             Box::new(m20261127_000004_create_signing_keys::Migration),
+            Box::new(m20261201_000005_create_rate_limits::Migration),
         ]
     }
 }
