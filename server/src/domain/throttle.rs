@@ -291,38 +291,41 @@ impl Throttle {
         if !self.enabled {
             return Ok(gate);
         }
-        let attempts = self
-            .attempt(
-                Policy::LoginAttempts,
-                self.limits.login_attempts_per_address,
-                address,
-            )
-            .await?;
         let now = self.clock.now();
+        let attempts_limit = self.limits.login_attempts_per_address;
+        let attempts_key = LimitKey::new(Policy::LoginAttempts, &[&bucket]);
+        let attempts = self.hit(&attempts_key, attempts_limit, now).await;
+        let attempts_quota = Self::quota(Policy::LoginAttempts, attempts_limit, attempts, now);
         let counts = self.peek(&[pair, account_key], now).await;
         let (pair_count, account_count) = (counts[0], counts[1]);
         let pair_limit = self.limits.login_failures_per_account_and_address;
         let account_limit = self.limits.login_failures_per_account;
-        let failures = Self::quota(Policy::LoginFailures, pair_limit, pair_count, now);
-        let mut quotas = attempts.quotas;
-        quotas.push(failures);
+        let mut failures = Self::quota(Policy::LoginFailures, pair_limit, pair_count, now);
+        let attempts_exhausted = attempts.hits > attempts_limit.max;
         let pair_exhausted = pair_count.hits >= pair_limit.max;
         // Under a distributed attack, an address that already failed on
         // this account waits; a clean one does not.
         let account_exhausted = account_count.hits >= account_limit.max && pair_count.hits > 0;
+        let mut retry_after = None;
+        if attempts_exhausted {
+            retry_after = Some(attempts_quota.reset_secs);
+        }
         if pair_exhausted || account_exhausted {
-            let account_quota =
-                Self::quota(Policy::AccountFailures, account_limit, account_count, now);
-            let retry_after = if pair_exhausted {
+            let wait = if pair_exhausted {
                 failures.reset_secs
             } else {
                 // Until either window ends, whichever comes first.
-                account_quota.reset_secs.min(failures.reset_secs)
+                let account_reset =
+                    Self::quota(Policy::AccountFailures, account_limit, account_count, now)
+                        .reset_secs;
+                account_reset.min(failures.reset_secs)
             };
-            if let Some(q) = quotas.last_mut() {
-                q.remaining = 0;
-                q.reset_secs = retry_after;
-            }
+            failures.remaining = 0;
+            failures.reset_secs = wait;
+            retry_after = Some(retry_after.unwrap_or(0).max(wait));
+        }
+        let quotas = vec![attempts_quota, failures];
+        if let Some(retry_after) = retry_after {
             return Err(Throttled {
                 retry_after,
                 quotas,

@@ -243,3 +243,300 @@ async fn rate_limits_off_is_announced_with_a_warning_at_start() {
     assert!(statuses[..120].iter().all(|s| *s == 401), "{statuses:?}");
     assert_eq!(statuses[120], 429);
 }
+
+/// One header with several lines, in this order (as proxies append them).
+fn header_lines(name: &'static str, lines: &[&str]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        headers.append(name, HeaderValue::from_str(line).unwrap());
+    }
+    headers
+}
+
+async fn refresh_with(app: &TestApp, headers: HeaderMap) -> Response {
+    app.post_json_with("/auth/refresh", json!({"refresh_token": "x"}), headers)
+        .await
+}
+
+async fn login_from(app: &TestApp, email: &str, password: &str, address: &str) -> Response {
+    app.post_json_with(
+        "/auth/login",
+        json!({"email": email, "password": password}),
+        forwarded_for(address),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_forged_first_line_of_the_trusted_header_loses_to_the_proxys_own_line() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits = Switch::On;
+        s.rate_limit_refreshes_per_address = 2;
+        s.trusted_client_ip_header = Some("X-Forwarded-For".to_owned());
+    })
+    .await
+    else {
+        return;
+    };
+    // The client sends its own X-Forwarded-For line, a new one each time;
+    // the proxy (HAProxy does this) appends a second line with the real address.
+    for i in 0..2 {
+        let forged = format!("192.0.2.{i}");
+        let r = refresh_with(
+            &app,
+            header_lines("x-forwarded-for", &[&forged, "198.51.100.9"]),
+        )
+        .await;
+        assert_eq!(r.status(), 401, "attempt {i} is under the limit");
+    }
+    let r = refresh_with(
+        &app,
+        header_lines("x-forwarded-for", &["192.0.2.77", "198.51.100.9"]),
+    )
+    .await;
+    assert_throttled(r, 60).await;
+}
+
+#[tokio::test]
+async fn with_two_proxy_hops_the_client_is_the_second_entry_from_the_end() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits = Switch::On;
+        s.rate_limit_refreshes_per_address = 2;
+        s.trusted_client_ip_header = Some("X-Forwarded-For".to_owned());
+        s.trusted_proxy_hops = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    // The outer proxy (a CDN edge, a different one each time) is the last
+    // entry; the client it saw is the one before it.
+    for i in 0..2 {
+        let value = format!("203.0.113.50, 10.0.0.{i}");
+        assert_eq!(
+            refresh_with(&app, forwarded_for(&value)).await.status(),
+            401
+        );
+    }
+    let r = refresh_with(&app, forwarded_for("6.6.6.6, 203.0.113.50, 10.0.0.9")).await;
+    assert_throttled(r, 60).await;
+    // Fewer entries than hops: unusable, the peer counts (127.0.0.1, fresh).
+    let r = refresh_with(&app, forwarded_for("203.0.113.50")).await;
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn with_trusted_proxy_blocks_the_client_is_the_rightmost_untrusted_entry() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits = Switch::On;
+        s.rate_limit_refreshes_per_address = 2;
+        s.trusted_client_ip_header = Some("X-Forwarded-For".to_owned());
+        s.trusted_proxies = vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
+    })
+    .await
+    else {
+        return;
+    };
+    // Any number of trusted proxies in between are skipped.
+    for value in ["203.0.113.60, 10.1.1.1", "203.0.113.60, 10.2.2.2, 10.3.3.3"] {
+        assert_eq!(refresh_with(&app, forwarded_for(value)).await.status(), 401);
+    }
+    let r = refresh_with(&app, forwarded_for("192.0.2.1, 203.0.113.60")).await;
+    assert_throttled(r, 60).await;
+}
+
+#[tokio::test]
+async fn the_trusted_header_is_ignored_when_the_peer_is_not_a_trusted_proxy() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits = Switch::On;
+        s.rate_limit_refreshes_per_address = 2;
+        s.trusted_client_ip_header = Some("X-Forwarded-For".to_owned());
+        // The test client connects from 127.0.0.1, which is not in here.
+        s.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    for i in 0..2 {
+        let value = format!("203.0.113.{i}");
+        assert_eq!(
+            refresh_with(&app, forwarded_for(&value)).await.status(),
+            401
+        );
+    }
+    let r = refresh_with(&app, forwarded_for("203.0.113.99")).await;
+    assert_throttled(r, 60).await;
+}
+
+#[tokio::test]
+async fn ipv6_clients_in_one_64_share_their_limit() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits = Switch::On;
+        s.rate_limit_refreshes_per_address = 2;
+        s.trusted_client_ip_header = Some("X-Forwarded-For".to_owned());
+    })
+    .await
+    else {
+        return;
+    };
+    for host in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::2"] {
+        assert_eq!(refresh_from(&app, "x", Some(host)).await.status(), 401);
+    }
+    let r = refresh_from(&app, "x", Some("2001:db8:1:2:abcd:ef01:2345:6789")).await;
+    assert_throttled(r, 60).await;
+    // The next /64 is another subscriber; IPv4-mapped IPv6 is its IPv4.
+    let r = refresh_from(&app, "x", Some("2001:db8:1:3::1")).await;
+    assert_eq!(r.status(), 401);
+    for mapped in ["192.0.2.5", "::ffff:192.0.2.5"] {
+        assert_eq!(refresh_from(&app, "x", Some(mapped)).await.status(), 401);
+    }
+    assert_throttled(refresh_from(&app, "x", Some("192.0.2.5")).await, 60).await;
+}
+
+#[tokio::test]
+async fn an_attacker_hammering_an_account_cannot_lock_its_owner_out() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits = Switch::On;
+        s.trusted_client_ip_header = Some("X-Forwarded-For".to_owned());
+        // The defaults: 30 attempts per address, 5 failures per account and
+        // address, 20 failures per account, per minute.
+    })
+    .await
+    else {
+        return;
+    };
+    let victim = app.new_user().await;
+    let attacker = "198.51.100.66";
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let guess = format!("guess-{i}-wrong");
+        statuses.push(
+            login_from(&app, &victim.email, &guess, attacker)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The owner, from their own address, with the right password.
+    let r = login_from(&app, &victim.email, &victim.password, "203.0.113.5").await;
+    assert_eq!(r.status(), 200, "the owner is not locked out");
+
+    // A distributed attack: 25 addresses fail once each, past the account's
+    // threshold of 20. An address that failed now waits at once...
+    for i in 0..25 {
+        let r = login_from(
+            &app,
+            &victim.email,
+            "wrong-password",
+            &format!("192.0.2.{i}"),
+        )
+        .await;
+        assert_eq!(r.status(), 401);
+    }
+    let r = login_from(&app, &victim.email, &victim.password, "192.0.2.3").await;
+    assert_throttled(r, 60).await;
+    // ...and a clean address still gets its attempt.
+    let r = login_from(&app, &victim.email, &victim.password, "203.0.113.200").await;
+    assert_eq!(
+        r.status(),
+        200,
+        "a clean address is admitted under attack too"
+    );
+}
+
+fn field(r: &Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} on a {}", r.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `"name";r=R;t=T` items of a `RateLimit` field, as (name, r, t).
+fn parse_ratelimit(value: &str) -> Vec<(String, u64, u64)> {
+    value
+        .split(',')
+        .map(|item| {
+            let mut parts = item.trim().split(';');
+            let name = parts.next().unwrap().trim_matches('"').to_owned();
+            let mut r = None;
+            let mut t = None;
+            for p in parts {
+                let (k, v) = p.split_once('=').unwrap();
+                match k {
+                    "r" => r = Some(v.parse().unwrap()),
+                    "t" => t = Some(v.parse().unwrap()),
+                    other => panic!("unexpected parameter {other} in {value}"),
+                }
+            }
+            (name, r.unwrap(), t.unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rate_limit_headers_describe_the_policy_and_count_down_to_the_429() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits = Switch::On;
+        s.rate_limit_login_attempts_per_address = 3;
+        s.rate_limit_login_failures_per_account_and_address = 5;
+        s.rate_limit_registrations_per_address = 4;
+    })
+    .await
+    else {
+        return;
+    };
+    let user = TestUser::random();
+    let r = app.register(&user.email, &user.password).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(field(&r, "ratelimit-policy"), r#""register";q=4;w=3600"#);
+    let current = parse_ratelimit(&field(&r, "ratelimit"));
+    assert_eq!(current[0].0, "register");
+    assert_eq!(current[0].1, 3, "one of four registrations used");
+    assert!((3590..=3600).contains(&current[0].2), "{current:?}");
+
+    let expected_policy = r#""login";q=3;w=60, "login-failures";q=5;w=60"#;
+    let r = app.login(&user.email, &user.password).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(field(&r, "ratelimit-policy"), expected_policy);
+    let current = parse_ratelimit(&field(&r, "ratelimit"));
+    assert_eq!(current[0].0, "login");
+    assert_eq!(current[0].1, 2, "{current:?}");
+    assert_eq!(current[1].0, "login-failures");
+    assert_eq!(current[1].1, 5, "a success spends no failure: {current:?}");
+    let r = app.login(&user.email, "wrong-password").await;
+    assert_eq!(r.status(), 401);
+    let r = app.login(&user.email, &user.password).await;
+    let current = parse_ratelimit(&field(&r, "ratelimit"));
+    assert_eq!(current[0].1, 0, "{current:?}");
+    assert_eq!(current[1].1, 4, "one failure counted: {current:?}");
+    let r = app.login(&user.email, &user.password).await;
+    assert_eq!(field(&r, "ratelimit-policy"), expected_policy);
+    let current = parse_ratelimit(&field(&r, "ratelimit"));
+    assert_eq!(current[0].1, 0);
+    let retry_after = assert_throttled(r, 60).await;
+    assert_eq!(
+        current[0].2, retry_after,
+        "t of the exhausted policy = Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn without_throttling_no_rate_limit_headers_are_sent() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let user = TestUser::random();
+    let r = app.register(&user.email, &user.password).await;
+    assert!(r.headers().get("ratelimit").is_none());
+    let r = app.login(&user.email, &user.password).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("ratelimit-policy").is_none());
+}
