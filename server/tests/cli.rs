@@ -41,6 +41,17 @@ fn help_names_every_documented_environment_variable() {
         "BATON_LOG_FORMAT",
         "BATON_MASTER_KEY",
         "BATON_RATE_LIMITS",
+        "BATON_RATE_LIMIT_LOGIN_ATTEMPTS_PER_ADDRESS",
+        "BATON_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+        "BATON_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT",
+        "BATON_RATE_LIMIT_REFRESHES_PER_ADDRESS",
+        "BATON_RATE_LIMIT_REGISTRATIONS_PER_ADDRESS",
+        "BATON_RATE_LIMIT_STORE",
+        "BATON_RATE_LIMIT_STORE_TIMEOUT",
+        "BATON_RATE_LIMIT_MEMORY_ENTRIES",
+        "BATON_TRUSTED_CLIENT_IP_HEADER",
+        "BATON_TRUSTED_PROXY_HOPS",
+        "BATON_TRUSTED_PROXIES",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
