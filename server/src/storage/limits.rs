@@ -259,7 +259,7 @@ impl DatabaseStore {
             return Ok(());
         }
         let backend = self.db.get_database_backend();
-        let statement = backend.build(&super::migration::rate_limits_table(backend));
+        let statement = super::migration::create_rate_limits(backend);
         self.db.execute_raw(statement).await?;
         self.ready.store(true, Ordering::Release);
         Ok(())

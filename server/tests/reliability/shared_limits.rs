@@ -76,6 +76,29 @@ async fn limits_hold_across_two_instances(backend: Backend) {
     );
     assert_eq!(one, Some(7));
     assert_eq!(two, Some(7), "the per-address limit holds across instances");
+    // The contrast: counted in each instance's memory, two instances allow
+    // twice the limit.
+    let mut settings = a.settings.clone();
+    settings.rate_limit_store = "memory".to_owned();
+    let (c, d) = (
+        TestApp::start(
+            settings.clone(),
+            backend,
+            baton::domain::ManualClock::starting_now(),
+        )
+        .await,
+        TestApp::start(
+            settings,
+            backend,
+            baton::domain::ManualClock::starting_now(),
+        )
+        .await,
+    );
+    let apart = first_429(&[&c, &d], 20, |app| refresh(app, "203.0.113.2")).await;
+    eprintln!(
+        "{backend:?}: with BATON_RATE_LIMIT_STORE=memory, first 429 at attempt {apart:?} alternating two"
+    );
+    assert_eq!(apart, Some(13));
 
     let email = TestUser::random().email;
     let one = first_429(&[a], 20, |app| wrong_login(app, &email, "203.0.113.3")).await;

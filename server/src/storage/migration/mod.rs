@@ -9,7 +9,7 @@ mod m20261127_000003_create_refresh_tokens;
 mod m20261127_000004_create_signing_keys;
 mod m20261201_000005_create_rate_limits;
 
-pub use m20261201_000005_create_rate_limits::rate_limits_table;
+pub use m20261201_000005_create_rate_limits::create_rate_limits;
 
 pub struct Migrator;
 
