@@ -540,3 +540,54 @@ async fn without_throttling_no_rate_limit_headers_are_sent() {
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("ratelimit-policy").is_none());
 }
+
+#[tokio::test]
+async fn the_database_store_counts_on_sqlite_too_when_asked() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits = Switch::On;
+        s.rate_limit_refreshes_per_address = 2;
+        s.rate_limit_store = "database".to_owned();
+    })
+    .await
+    else {
+        return;
+    };
+    for _ in 0..2 {
+        assert_eq!(app.refresh_body("x").await.status(), 401);
+    }
+    assert_throttled(app.refresh_body("x").await, 60).await;
+    let rows = crate::support::count(&app.db, "SELECT COUNT(*) FROM rate_limits").await;
+    assert_eq!(rows, 1, "one row per key, in the database");
+    app.clock.advance(Duration::from_secs(61));
+    assert_eq!(app.refresh_body("x").await.status(), 401, "a new window");
+}
+
+#[tokio::test]
+async fn rows_of_ended_windows_are_purged_by_the_database_store() {
+    use baton::domain::throttle::{LimitKey, Policy};
+    use baton::storage::limits::DatabaseStore;
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let store = DatabaseStore::shared(app.db.clone());
+    let t0 = baton::domain::Timestamp::from_millis(app.clock_now_millis());
+    let minute = Duration::from_secs(60);
+    for i in 0..3 {
+        let key = LimitKey::new(Policy::Refresh, &[&format!("192.0.2.{i}")]);
+        store.hit(&key, minute, t0).await.unwrap();
+    }
+    let count = || crate::support::count(&app.db, "SELECT COUNT(*) FROM rate_limits");
+    assert_eq!(count().await, 3);
+    // Two minutes on, the next counted event has the ended windows deleted.
+    let later = t0.saturating_add(Duration::from_secs(120));
+    let key = LimitKey::new(Policy::Refresh, &["192.0.2.99"]);
+    store.hit(&key, minute, later).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while count().await != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expired rows were not purged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
