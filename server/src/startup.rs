@@ -147,6 +147,29 @@ async fn build_throttle(
             Duration::from_secs(3600),
         ),
     };
+    // Renamed in issue 16 to say what they count; an old name is now ignored.
+    for (old, new) in [
+        (
+            "BATON_RATE_LIMIT_LOGIN_PER_ACCOUNT",
+            "BATON_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+        ),
+        (
+            "BATON_RATE_LIMIT_LOGIN_PER_IP",
+            "BATON_RATE_LIMIT_LOGIN_ATTEMPTS_PER_ADDRESS",
+        ),
+        (
+            "BATON_RATE_LIMIT_REFRESH_PER_IP",
+            "BATON_RATE_LIMIT_REFRESHES_PER_ADDRESS",
+        ),
+        (
+            "BATON_RATE_LIMIT_REGISTER_PER_IP",
+            "BATON_RATE_LIMIT_REGISTRATIONS_PER_ADDRESS",
+        ),
+    ] {
+        if std::env::var_os(old).is_some() {
+            tracing::warn!("{old} is no longer read: use {new} (see docs/OPERATIONS.md)");
+        }
+    }
     let memory = MemoryStore::new(settings.rate_limit_memory_entries);
     let store = storage::limits::open(&settings.rate_limit_store, db, &memory)
         .await

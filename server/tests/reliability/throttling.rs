@@ -591,3 +591,21 @@ async fn rows_of_ended_windows_are_purged_by_the_database_store() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_renamed_limit_variable_is_reported_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/baton.db", dir.path().display());
+    let config = ProcessConfig::new(&url).with("BATON_RATE_LIMIT_LOGIN_PER_ACCOUNT", "3");
+    let server = ServerProcess::start(&config).await;
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("BATON_RATE_LIMIT_LOGIN_PER_ACCOUNT is no longer read"))
+        .unwrap_or_else(|| panic!("no warning about the old name in:\n{log}"));
+    assert!(
+        line.contains("WARN")
+            && line.contains("BATON_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS"),
+        "{line}"
+    );
+}
