@@ -157,10 +157,10 @@ describe('session lifecycle in the browser', () => {
     expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
     await screenshot(page, 'login-wrong-password');
 
-    // Throttling is off on the shared server; a second one with a login limit of 2 per account
-    // gives the real 429 (Retry-After header and retry_after in the body).
+    // Throttling is off on the shared server; a second one allowing 2 failed logins per account and
+    // address gives the real 429 (Retry-After header and retry_after in the body).
     const throttled = await startServer(
-      { BATON_RATE_LIMITS: 'on', BATON_RATE_LIMIT_LOGIN_PER_ACCOUNT: '2' },
+      { BATON_RATE_LIMITS: 'on', BATON_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS: '2' },
       'server-throttled',
     );
     try {

@@ -70,6 +70,10 @@ fn leeway(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn trusted_proxy(s: &str) -> Result<crate::http::client::Cidr, String> {
+    s.parse()
+}
+
 fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = duration(s)?;
     if d < Duration::from_secs(1) {
@@ -194,46 +198,111 @@ pub struct Settings {
     )]
     pub rate_limits: Switch,
 
-    /// Login attempts per account per minute.
+    /// Login attempts per client address per minute, over all accounts
+    /// (against password spraying).
     #[arg(
         long,
-        env = "BATON_RATE_LIMIT_LOGIN_PER_ACCOUNT",
-        default_value_t = 10,
-        global = true
-    )]
-    pub rate_limit_login_per_account: u32,
-
-    /// Login attempts per client address per minute.
-    #[arg(
-        long,
-        env = "BATON_RATE_LIMIT_LOGIN_PER_IP",
+        env = "BATON_RATE_LIMIT_LOGIN_ATTEMPTS_PER_ADDRESS",
         default_value_t = 30,
         global = true
     )]
-    pub rate_limit_login_per_ip: u32,
+    pub rate_limit_login_attempts_per_address: u32,
 
-    /// Refreshes per client address per minute.
+    /// Failed logins per account from one client address per minute; that
+    /// address then waits for that account. The owner elsewhere does not.
     #[arg(
         long,
-        env = "BATON_RATE_LIMIT_REFRESH_PER_IP",
+        env = "BATON_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub rate_limit_login_failures_per_account_and_address: u32,
+
+    /// Failed logins per account from all addresses per minute; above it,
+    /// every address that already failed on that account waits, while an
+    /// address without failures still gets its attempt.
+    #[arg(
+        long,
+        env = "BATON_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT",
+        default_value_t = 20,
+        global = true
+    )]
+    pub rate_limit_login_failures_per_account: u32,
+
+    /// Refreshes per client address per minute, valid or not.
+    #[arg(
+        long,
+        env = "BATON_RATE_LIMIT_REFRESHES_PER_ADDRESS",
         default_value_t = 120,
         global = true
     )]
-    pub rate_limit_refresh_per_ip: u32,
+    pub rate_limit_refreshes_per_address: u32,
 
     /// Registrations per client address per hour.
     #[arg(
         long,
-        env = "BATON_RATE_LIMIT_REGISTER_PER_IP",
+        env = "BATON_RATE_LIMIT_REGISTRATIONS_PER_ADDRESS",
         default_value_t = 20,
         global = true
     )]
-    pub rate_limit_register_per_ip: u32,
+    pub rate_limit_registrations_per_address: u32,
 
-    /// Header carrying the client address when behind a trusted proxy (e.g.
-    /// X-Forwarded-For; its last entry is used). Unset: the peer address.
+    /// Where the counters live: `auto` (the database when DATABASE_URL is
+    /// PostgreSQL or MariaDB, so every instance shares them; memory for
+    /// SQLite), `memory` (per instance), `database`, or the URL of Redis
+    /// (redis://HOST:PORT) or of a separate postgres:// or mysql:// database.
+    #[arg(
+        long,
+        env = "BATON_RATE_LIMIT_STORE",
+        default_value = "auto",
+        hide_env_values = true,
+        global = true
+    )]
+    pub rate_limit_store: String,
+
+    /// Bound on one answer of the shared store; past it, or on an error,
+    /// the check counts in this instance's memory (with a warning).
+    #[arg(long, env = "BATON_RATE_LIMIT_STORE_TIMEOUT", default_value = "500ms", value_parser = duration, global = true)]
+    pub rate_limit_store_timeout: Duration,
+
+    /// Most counters held in memory (the memory store, and the fallback of
+    /// a shared one); at the cap, the counters closest to their reset go.
+    #[arg(
+        long,
+        env = "BATON_RATE_LIMIT_MEMORY_ENTRIES",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub rate_limit_memory_entries: usize,
+
+    /// Header carrying the client address when behind trusted proxies (e.g.
+    /// X-Forwarded-For, or Forwarded for RFC 7239 `for=`). Every line of it
+    /// is read, in order. Unset: the peer address.
     #[arg(long, env = "BATON_TRUSTED_CLIENT_IP_HEADER", global = true)]
     pub trusted_client_ip_header: Option<String>,
+
+    /// How many proxies in front of the service append to that header: the
+    /// client is that many entries from its end.
+    #[arg(
+        long,
+        env = "BATON_TRUSTED_PROXY_HOPS",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=16),
+        global = true
+    )]
+    pub trusted_proxy_hops: u32,
+
+    /// Instead of a hop count: the proxies' address blocks, comma-separated
+    /// CIDRs (10.0.0.0/8,2001:db8::/32). The header counts only when the peer
+    /// is one of them; the client is the rightmost entry that is not.
+    #[arg(
+        long,
+        env = "BATON_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = trusted_proxy,
+        global = true
+    )]
+    pub trusted_proxies: Vec<crate::http::client::Cidr>,
 
     /// Maximum concurrent Argon2 computations. Default: the number of cores.
     #[arg(long, env = "BATON_HASH_CONCURRENCY", global = true)]

@@ -16,12 +16,14 @@ use crate::domain::keys::{KeyRing, MasterKey};
 use crate::domain::password::PasswordHasher;
 use crate::domain::service::ServiceSettings;
 use crate::domain::sessions::Sessions;
+use crate::domain::throttle::{Limit, Limits, Throttle};
 use crate::domain::{Clock, SystemClock};
 use crate::faults::Faults;
 use crate::files;
+use crate::http::client::ClientAddressRule;
 use crate::http::edge::Edge;
 use crate::http::state::{AppState, HttpSettings};
-use crate::http::throttle::{Limit, Limits, Throttle};
+use crate::storage::limits::MemoryStore;
 use crate::storage::startup_lock::{self, StartupLock};
 use crate::storage::{self, PoolSettings};
 
@@ -199,6 +201,73 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The throttle: the limits from the settings, counted in the configured
+/// store (BATON_RATE_LIMIT_STORE), with memory as the fallback.
+async fn build_throttle(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Throttle> {
+    let per = |max, window| Limit { max, window };
+    let minute = Duration::from_secs(60);
+    let limits = Limits {
+        login_attempts_per_address: per(settings.rate_limit_login_attempts_per_address, minute),
+        login_failures_per_account_and_address: per(
+            settings.rate_limit_login_failures_per_account_and_address,
+            minute,
+        ),
+        login_failures_per_account: per(settings.rate_limit_login_failures_per_account, minute),
+        refreshes_per_address: per(settings.rate_limit_refreshes_per_address, minute),
+        registrations_per_address: per(
+            settings.rate_limit_registrations_per_address,
+            Duration::from_secs(3600),
+        ),
+    };
+    // Renamed in issue 16 to say what they count; an old name is now ignored.
+    for (old, new) in [
+        (
+            "BATON_RATE_LIMIT_LOGIN_PER_ACCOUNT",
+            "BATON_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+        ),
+        (
+            "BATON_RATE_LIMIT_LOGIN_PER_IP",
+            "BATON_RATE_LIMIT_LOGIN_ATTEMPTS_PER_ADDRESS",
+        ),
+        (
+            "BATON_RATE_LIMIT_REFRESH_PER_IP",
+            "BATON_RATE_LIMIT_REFRESHES_PER_ADDRESS",
+        ),
+        (
+            "BATON_RATE_LIMIT_REGISTER_PER_IP",
+            "BATON_RATE_LIMIT_REGISTRATIONS_PER_ADDRESS",
+        ),
+    ] {
+        if std::env::var_os(old).is_some() {
+            tracing::warn!("{old} is no longer read: use {new} (see docs/OPERATIONS.md)");
+        }
+    }
+    let memory = MemoryStore::new(settings.rate_limit_memory_entries);
+    let store = storage::limits::open(&settings.rate_limit_store, db, &memory)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let enabled = settings.rate_limits == Switch::On;
+    if enabled {
+        tracing::info!(
+            store = store.name(),
+            "rate-limit counters: {}",
+            store.name()
+        );
+    }
+    Ok(Throttle::new(
+        enabled,
+        limits,
+        store,
+        memory,
+        clock,
+        settings.rate_limit_store_timeout,
+    ))
+}
+
 pub struct Application {
     edge: Edge,
     port: u16,
@@ -255,26 +324,7 @@ impl Application {
             access_tokens,
             faults.clone(),
         );
-        let minute = Duration::from_secs(60);
-        let limits = Limits {
-            login_per_account: Limit {
-                max: settings.rate_limit_login_per_account,
-                window: minute,
-            },
-            login_per_ip: Limit {
-                max: settings.rate_limit_login_per_ip,
-                window: minute,
-            },
-            refresh_per_ip: Limit {
-                max: settings.rate_limit_refresh_per_ip,
-                window: minute,
-            },
-            register_per_ip: Limit {
-                max: settings.rate_limit_register_per_ip,
-                window: Duration::from_secs(3600),
-            },
-        };
-        let throttle = Throttle::new(settings.rate_limits == Switch::On, limits, clock.clone());
+        let throttle = build_throttle(&settings, &db, clock.clone()).await?;
         let state = AppState {
             db,
             accounts,
@@ -287,7 +337,11 @@ impl Application {
                 issuer,
                 audience: settings.audience.clone(),
                 policy,
-                trusted_client_ip_header: settings.trusted_client_ip_header.clone(),
+                client_address: ClientAddressRule {
+                    header: settings.trusted_client_ip_header.clone(),
+                    hops: settings.trusted_proxy_hops as usize,
+                    trusted_proxies: settings.trusted_proxies.clone(),
+                },
                 request_timeout: settings.db_timeout * 2,
             }),
             throttle,

@@ -64,8 +64,9 @@ export interface paths {
          *     `HttpOnly; Secure; SameSite=Strict` cookie scoped to `/auth` — or in
          *     the body when `refresh_token_in_body` is true (non-browser clients).
          *     A wrong password and an unknown email get the same 401
-         *     `invalid_credentials` in comparable time. Throttled per account and per
-         *     client address (429 with `Retry-After`).
+         *     `invalid_credentials` in comparable time. Throttled per client address,
+         *     and per account and address on wrong passwords (429 with `Retry-After`):
+         *     guesses from elsewhere never refuse an address that has not failed.
          */
         post: operations["login"];
         delete?: never;
@@ -607,6 +608,19 @@ export interface operations {
                 headers: {
                     /** @description Always `no-store`: token responses are never cached (RFC 6749 §5.1). */
                     "CACHE-CONTROL": string;
+                    /**
+                     * @description What is left of each policy: `"name";r=<remaining>;t=<seconds until
+                     *     reset>`. Absent when throttling is off.
+                     */
+                    RATELIMIT?: string;
+                    /**
+                     * @description The quota policies that applied (draft-ietf-httpapi-ratelimit-headers):
+                     *     a list of `"name";q=<quota>;w=<window seconds>` (login: `"login"`
+                     *     attempts from this address, `"login-failures"` wrong passwords for
+                     *     this account from this address; refresh: `"refresh"`). Absent when
+                     *     throttling is off.
+                     */
+                    "RATELIMIT-POLICY"?: string;
                     /** @description The refresh cookie, on cookie delivery only. */
                     "SET-COOKIE"?: string;
                     [name: string]: unknown;
@@ -654,6 +668,10 @@ export interface operations {
             /** @description Throttled (`rate_limited`): wait `Retry-After` seconds. */
             429: {
                 headers: {
+                    /** @description What is left of each policy: a list of `"name";r=<remaining>;t=<seconds until reset>`, e.g. `"login";r=29;t=60, "login-failures";r=5;t=60`. Absent when throttling is off. */
+                    RateLimit?: string;
+                    /** @description The quota policies that applied (draft-ietf-httpapi-ratelimit-headers): a list of `"name";q=<quota>;w=<window seconds>`, e.g. `"login";q=30;w=60, "login-failures";q=5;w=60`. Absent when throttling is off. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before the next attempt. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -815,6 +833,19 @@ export interface operations {
                 headers: {
                     /** @description Always `no-store`: token responses are never cached (RFC 6749 §5.1). */
                     "CACHE-CONTROL": string;
+                    /**
+                     * @description What is left of each policy: `"name";r=<remaining>;t=<seconds until
+                     *     reset>`. Absent when throttling is off.
+                     */
+                    RATELIMIT?: string;
+                    /**
+                     * @description The quota policies that applied (draft-ietf-httpapi-ratelimit-headers):
+                     *     a list of `"name";q=<quota>;w=<window seconds>` (login: `"login"`
+                     *     attempts from this address, `"login-failures"` wrong passwords for
+                     *     this account from this address; refresh: `"refresh"`). Absent when
+                     *     throttling is off.
+                     */
+                    "RATELIMIT-POLICY"?: string;
                     /** @description The refresh cookie, on cookie delivery only. */
                     "SET-COOKIE"?: string;
                     [name: string]: unknown;
@@ -871,6 +902,10 @@ export interface operations {
             /** @description Throttled (`rate_limited`): wait `Retry-After` seconds. */
             429: {
                 headers: {
+                    /** @description What is left of each policy: a list of `"name";r=<remaining>;t=<seconds until reset>`, e.g. `"login";r=29;t=60, "login-failures";r=5;t=60`. Absent when throttling is off. */
+                    RateLimit?: string;
+                    /** @description The quota policies that applied (draft-ietf-httpapi-ratelimit-headers): a list of `"name";q=<quota>;w=<window seconds>`, e.g. `"login";q=30;w=60, "login-failures";q=5;w=60`. Absent when throttling is off. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before the next attempt. */
                     "Retry-After": string;
                     [name: string]: unknown;
@@ -908,6 +943,16 @@ export interface operations {
             /** @description The account was created. Log in to get tokens. */
             201: {
                 headers: {
+                    /**
+                     * @description What is left: `"register";r=<remaining>;t=<seconds until reset>`.
+                     *     Absent when throttling is off.
+                     */
+                    RATELIMIT?: string;
+                    /**
+                     * @description The quota policies that applied (draft-ietf-httpapi-ratelimit-headers):
+                     *     `"register";q=<quota>;w=<window seconds>`. Absent when throttling is off.
+                     */
+                    "RATELIMIT-POLICY"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -962,6 +1007,10 @@ export interface operations {
             /** @description Throttled (`rate_limited`): wait `Retry-After` seconds. */
             429: {
                 headers: {
+                    /** @description What is left of each policy: a list of `"name";r=<remaining>;t=<seconds until reset>`, e.g. `"login";r=29;t=60, "login-failures";r=5;t=60`. Absent when throttling is off. */
+                    RateLimit?: string;
+                    /** @description The quota policies that applied (draft-ietf-httpapi-ratelimit-headers): a list of `"name";q=<quota>;w=<window seconds>`, e.g. `"login";q=30;w=60, "login-failures";q=5;w=60`. Absent when throttling is off. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before the next attempt. */
                     "Retry-After": string;
                     [name: string]: unknown;

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod refresh_token;
 pub mod service;
 pub mod sessions;
+pub mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::AuthError;

@@ -15,9 +15,11 @@ use super::problem::problem_responses;
 use super::security::{AccessToken, OptionalRefreshCookie};
 use super::state::AppState;
 use super::strict_string::StrictString;
+use super::throttle::RateLimitHeaders;
 use crate::domain::AuthError;
 use crate::domain::refresh_token::RefreshToken;
 use crate::domain::sessions::IssuedTokens;
+use crate::domain::throttle::Throttled;
 use crate::faults::Fault;
 
 pub struct AuthApi;
@@ -28,7 +30,17 @@ const NO_STORE: &str = "no-store";
 pub enum RegisterResponse {
     /// The account was created. Log in to get tokens.
     #[oai(status = 201)]
-    Created(Json<User>),
+    Created(
+        Json<User>,
+        /// The quota policies that applied (draft-ietf-httpapi-ratelimit-headers):
+        /// `"register";q=<quota>;w=<window seconds>`. Absent when throttling is off.
+        #[oai(header = "RateLimit-Policy")]
+        Option<String>,
+        /// What is left: `"register";r=<remaining>;t=<seconds until reset>`.
+        /// Absent when throttling is off.
+        #[oai(header = "RateLimit")]
+        Option<String>,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -44,6 +56,17 @@ pub enum TokenResponse {
         String,
         /// The refresh cookie, on cookie delivery only.
         #[oai(header = "Set-Cookie")]
+        Option<String>,
+        /// The quota policies that applied (draft-ietf-httpapi-ratelimit-headers):
+        /// a list of `"name";q=<quota>;w=<window seconds>` (login: `"login"`
+        /// attempts from this address, `"login-failures"` wrong passwords for
+        /// this account from this address; refresh: `"refresh"`). Absent when
+        /// throttling is off.
+        #[oai(header = "RateLimit-Policy")]
+        Option<String>,
+        /// What is left of each policy: `"name";r=<remaining>;t=<seconds until
+        /// reset>`. Absent when throttling is off.
+        #[oai(header = "RateLimit")]
         Option<String>,
     ),
 }
@@ -83,7 +106,12 @@ enum Channel {
     Cookie,
 }
 
-fn token_response(state: &AppState, issued: IssuedTokens, channel: Channel) -> TokenResponse {
+fn token_response(
+    state: &AppState,
+    issued: IssuedTokens,
+    channel: Channel,
+    limits: RateLimitHeaders,
+) -> TokenResponse {
     // Both lifetimes count from the moment of issue, not from "now" a few
     // milliseconds later, so a fresh token reports its full lifetime.
     let refresh_expires_in = issued.issued_at.until(issued.refresh_expires_at).as_secs();
@@ -106,14 +134,20 @@ fn token_response(state: &AppState, issued: IssuedTokens, channel: Channel) -> T
         refresh_expires_in,
         refresh_token: (channel == Channel::Body).then(|| issued.refresh.expose().to_owned()),
     };
-    TokenResponse::Ok(Json(body), NO_STORE.to_owned(), cookie)
+    TokenResponse::Ok(
+        Json(body),
+        NO_STORE.to_owned(),
+        cookie,
+        limits.policy,
+        limits.current,
+    )
 }
 
-fn throttle(state: &AppState, key: String, limit: super::throttle::Limit) -> Result<(), ApiError> {
-    state
-        .throttle
-        .check(&key, limit)
-        .map_err(|retry_after| ApiError::RateLimited { retry_after })
+fn rate_limited(throttled: Throttled) -> ApiError {
+    ApiError::RateLimited {
+        retry_after: throttled.retry_after,
+        headers: RateLimitHeaders::from_quotas(&throttled.quotas),
+    }
 }
 
 /// The refresh token(s) of a refresh or logout request: the body's wins;
@@ -177,18 +211,23 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, RegisterError> {
-        let ip = client_address(req, &state.settings);
-        throttle(
-            &state,
-            format!("register:{ip}"),
-            state.throttle.limits.register_per_ip,
-        )?;
+        let address = client_address(req, &state.settings);
+        let admitted = state
+            .throttle
+            .register(address)
+            .await
+            .map_err(rate_limited)?;
         let Json(RegisterRequest { email, password }) = body;
         let account = state
             .accounts
             .register(&email.0, password.into_inner())
             .await?;
-        Ok(RegisterResponse::Created(Json(account.into())))
+        let limits = RateLimitHeaders::from_quotas(&admitted.quotas);
+        Ok(RegisterResponse::Created(
+            Json(account.into()),
+            limits.policy,
+            limits.current,
+        ))
     }
 
     /// Log in
@@ -198,8 +237,9 @@ impl AuthApi {
     /// `HttpOnly; Secure; SameSite=Strict` cookie scoped to `/auth` — or in
     /// the body when `refresh_token_in_body` is true (non-browser clients).
     /// A wrong password and an unknown email get the same 401
-    /// `invalid_credentials` in comparable time. Throttled per account and per
-    /// client address (429 with `Retry-After`).
+    /// `invalid_credentials` in comparable time. Throttled per client address,
+    /// and per account and address on wrong passwords (429 with `Retry-After`):
+    /// guesses from elsewhere never refuse an address that has not failed.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -213,23 +253,22 @@ impl AuthApi {
             refresh_token_in_body,
         }) = body;
         let ip = client_address(req, &state.settings);
-        throttle(
-            &state,
-            format!("login-ip:{ip}"),
-            state.throttle.limits.login_per_ip,
-        )?;
         let (email, password) = (email.into_inner(), password.into_inner());
-        let account_key = format!("login-account:{}", email.to_lowercase());
-        if let Err(e) = throttle(&state, account_key, state.throttle.limits.login_per_account) {
-            tracing::warn!(event = "login_throttled", client = %ip, "login throttled");
-            state.metrics.observe_login(e.code().as_str());
-            return Err(e.into());
-        }
+        let mut gate = match state.throttle.login(&email, ip).await {
+            Ok(gate) => gate,
+            Err(throttled) => {
+                tracing::warn!(event = "login_throttled", client = %ip, "login throttled");
+                let error = rate_limited(throttled);
+                state.metrics.observe_login(error.code().as_str());
+                return Err(error.into());
+            }
+        };
         let account = match state.accounts.authenticate(&email, password).await {
             Ok(account) => account,
             Err(e) => {
                 if matches!(e, AuthError::InvalidCredentials) {
                     tracing::info!(event = "login_failed", client = %ip, "login failed");
+                    state.throttle.login_failed(&mut gate).await;
                 }
                 let error = ApiError::from(e);
                 state.metrics.observe_login(error.code().as_str());
@@ -243,7 +282,8 @@ impl AuthApi {
         } else {
             Channel::Cookie
         };
-        Ok(token_response(&state, issued, channel))
+        let limits = RateLimitHeaders::from_quotas(&gate.admitted.quotas);
+        Ok(token_response(&state, issued, channel, limits))
     }
 
     /// Refresh the token pair
@@ -265,12 +305,12 @@ impl AuthApi {
         _cookie: OptionalRefreshCookie,
         body: Json<RefreshRequest>,
     ) -> Result<TokenResponse, RefreshError> {
-        let ip = client_address(req, &state.settings);
-        throttle(
-            &state,
-            format!("refresh:{ip}"),
-            state.throttle.limits.refresh_per_ip,
-        )?;
+        let address = client_address(req, &state.settings);
+        let admitted = state
+            .throttle
+            .refresh(address)
+            .await
+            .map_err(rate_limited)?;
         let (candidates, channel) = presented_tokens(
             req,
             &state,
@@ -282,7 +322,8 @@ impl AuthApi {
         match rotate_first(&state, &candidates, user_agent(req)).await {
             Ok(issued) => {
                 state.metrics.observe_refresh("ok");
-                Ok(token_response(&state, issued, channel))
+                let limits = RateLimitHeaders::from_quotas(&admitted.quotas);
+                Ok(token_response(&state, issued, channel, limits))
             }
             Err(e) => {
                 let definitive = e.ends_the_session();

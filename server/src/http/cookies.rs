@@ -94,7 +94,7 @@ mod tests {
                 session_max_lifetime: Duration::from_secs(7200),
                 reuse_grace: Duration::from_secs(10),
             },
-            trusted_client_ip_header: None,
+            client_address: Default::default(),
             request_timeout: Duration::from_secs(10),
         }
     }

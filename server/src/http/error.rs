@@ -6,6 +6,7 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Response, error::ResponseError};
 
 use super::problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemCode};
+use super::throttle::RateLimitHeaders;
 use crate::domain::AuthError;
 use crate::domain::access_token::AccessTokenError;
 use crate::storage::StorageError;
@@ -36,7 +37,10 @@ pub enum ApiError {
     #[error("this method is not allowed here")]
     MethodNotAllowed,
     #[error("too many attempts; try again in {retry_after} s")]
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+        headers: RateLimitHeaders,
+    },
     /// The request head or body did not arrive in time (the edge's timeouts).
     #[error("{0}")]
     RequestTimeout(String),
@@ -216,7 +220,7 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             ApiError::Domain(AuthError::Storage(
                 StorageError::Unavailable(_) | StorageError::Conflict(_),
             )) => Some(2),
@@ -288,6 +292,16 @@ impl ResponseError for ApiError {
             && let Ok(value) = HeaderValue::from_str(cookie)
         {
             response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        if let ApiError::RateLimited { headers, .. } = self {
+            for (name, value) in [
+                ("ratelimit-policy", &headers.policy),
+                ("ratelimit", &headers.current),
+            ] {
+                if let Some(value) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
         }
         response
     }

@@ -131,6 +131,14 @@ impl ProblemCode {
     }
 }
 
+/// The descriptions of the rate-limit fields, for 429s and the successes
+/// of throttled operations alike.
+pub const RATE_LIMIT_POLICY_HEADER: &str = "The quota policies that applied (draft-ietf-httpapi-ratelimit-headers): a list of \
+     `\"name\";q=<quota>;w=<window seconds>`, e.g. `\"login\";q=30;w=60, \"login-failures\";q=5;w=60`. \
+     Absent when throttling is off.";
+pub const RATE_LIMIT_HEADER: &str = "What is left of each policy: a list of `\"name\";r=<remaining>;t=<seconds until reset>`, \
+     e.g. `\"login\";r=29;t=60, \"login-failures\";r=5;t=60`. Absent when throttling is off.";
+
 fn header(name: &str, description: &str) -> MetaHeader {
     MetaHeader {
         name: name.to_owned(),
@@ -175,10 +183,17 @@ pub fn problem_response_meta(status: u16, bearer: bool) -> MetaResponse {
         ),
         429 => (
             "Throttled (`rate_limited`): wait `Retry-After` seconds.",
-            vec![header(
-                "Retry-After",
-                "Seconds to wait before the next attempt.",
-            )],
+            vec![
+                header("Retry-After", "Seconds to wait before the next attempt."),
+                MetaHeader {
+                    required: false,
+                    ..header("RateLimit-Policy", RATE_LIMIT_POLICY_HEADER)
+                },
+                MetaHeader {
+                    required: false,
+                    ..header("RateLimit", RATE_LIMIT_HEADER)
+                },
+            ],
         ),
         503 => (
             "The database is unavailable (`service_unavailable`); retry later.",

@@ -2,10 +2,11 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use super::throttle::Throttle;
+use super::client::ClientAddressRule;
 use crate::domain::accounts::Accounts;
 use crate::domain::keys::KeyRing;
 use crate::domain::sessions::Sessions;
+use crate::domain::throttle::Throttle;
 use crate::domain::{Clock, SessionPolicy};
 use crate::faults::Faults;
 
@@ -18,7 +19,7 @@ pub struct HttpSettings {
     pub issuer: String,
     pub audience: String,
     pub policy: SessionPolicy,
-    pub trusted_client_ip_header: Option<String>,
+    pub client_address: ClientAddressRule,
     /// Every request is answered within this (503 beyond it).
     pub request_timeout: std::time::Duration,
 }

@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod housekeeping;
+pub mod limits;
 pub mod migration;
 pub mod service_settings;
 pub mod sessions;

@@ -119,8 +119,8 @@ backend_test!(the_access_token_follows_rfc_9068, |app| {
 async fn logins_are_throttled_per_account_without_locking_out_others() {
     let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
         s.rate_limits = baton::config::Switch::On;
-        s.rate_limit_login_per_account = 3;
-        s.rate_limit_login_per_ip = 100;
+        s.rate_limit_login_failures_per_account_and_address = 3;
+        s.rate_limit_login_attempts_per_address = 100;
     })
     .await
     else {

@@ -18,5 +18,6 @@ mod db_faults;
 mod properties;
 mod revocation_races;
 mod rotation_failures;
+mod shared_limits;
 mod shutdown;
 mod throttling;

@@ -7,8 +7,11 @@ mod m20261127_000001_create_users;
 mod m20261127_000002_create_sessions;
 mod m20261127_000003_create_refresh_tokens;
 mod m20261127_000004_create_signing_keys;
+mod m20261201_000005_create_rate_limits;
 mod m20261201_000006_create_service_settings;
 mod m20261201_000007_index_sessions_by_user_and_login;
+
+pub use m20261201_000005_create_rate_limits::create_rate_limits;
 
 pub struct Migrator;
 
@@ -20,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_create_sessions::Migration),
             Box::new(m20261127_000003_create_refresh_tokens::Migration),
             Box::new(m20261127_000004_create_signing_keys::Migration),
+            Box::new(m20261201_000005_create_rate_limits::Migration),
             Box::new(m20261201_000006_create_service_settings::Migration),
             Box::new(m20261201_000007_index_sessions_by_user_and_login::Migration),
         ]
