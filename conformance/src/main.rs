@@ -61,8 +61,12 @@ async fn main() -> ExitCode {
         for check in conformance::checks::all() {
             let written = writeln!(
                 out,
-                "{}\n    sends: {}\n    requirement: {}",
-                check.id, check.description, check.requirement
+                "{}\n    sends: {}\n    requirement ({}, {}): {}",
+                check.id,
+                check.description,
+                check.section,
+                check.level.label(),
+                check.requirement
             );
             if written.is_err() {
                 break; // the reader went away (e.g. `| head`)

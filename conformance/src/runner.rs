@@ -189,8 +189,15 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     while let Some((index, verdict, message, steps, seconds)) = running.next().await {
         done += 1;
         let check = selected[index];
+        // A SHOULD that is not met is a warning, never a failure (contract "Words").
+        let verdict = match (verdict, check.level) {
+            (Verdict::Failed, checks::Level::Should) => Verdict::Warned,
+            (v, _) => v,
+        };
         let result = CheckResult {
             id: check.id.to_string(),
+            section: check.section.to_string(),
+            level: check.level,
             description: check.description.to_string(),
             requirement: check.requirement.to_string(),
             verdict,
@@ -199,7 +206,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             steps: trim_steps(steps),
         };
         println!("{}", result.progress_line(done, total));
-        if verdict == Verdict::Failed {
+        if matches!(verdict, Verdict::Failed | Verdict::Warned) {
             println!("      {}", result.message.lines().next().unwrap_or(""));
         }
         results[index] = Some(result);
