@@ -362,6 +362,14 @@ pub fn all() -> Vec<Check> {
             "Reuse grace 0 = strict: presenting a rotated token revokes the whole family"
         ),
         check!(
+            "refresh/reuse/expired-rotated",
+            refresh::reuse_expired_rotated,
+            "§3 Reuse detection",
+            Must,
+            "rotate A→B late in A's life, use B, wait until A has also expired, present A, then the newest token",
+            "presenting a token that was already rotated ... revokes the whole family ... This holds whether or not the rotated token has also expired"
+        ),
+        check!(
             "refresh/reuse/after-grace",
             refresh::reuse_after_grace,
             "§3 Reuse detection",
@@ -376,6 +384,14 @@ pub fn all() -> Vec<Check> {
             Must,
             "rotate A→B, present A again twice within the grace, then use B, then present A",
             "within the grace after a rotation, presenting the just-rotated token again, while its successor is still unused, is not reuse: the server answers 200 with the SAME successor refresh token"
+        ),
+        check!(
+            "refresh/grace/same-access-token",
+            refresh::grace_same_access_token,
+            "§3 Reuse grace",
+            Should,
+            "rotate A→B, present A again within the grace, compare the access tokens",
+            "The access token of such a repeat SHOULD be the same one too (a byte-identical token pair), so that N racers hold one working access token, not N"
         ),
         check!(
             "refresh/concurrency/single-winner",
@@ -434,6 +450,14 @@ pub fn all() -> Vec<Check> {
             "401 unknown; when it came from the cookie, the response also clears the cookie"
         ),
         check!(
+            "refresh/body-over-cookie",
+            refresh::body_over_cookie,
+            "§1 POST /auth/refresh",
+            Must,
+            "POST /auth/refresh with one session's token in the body and another's in the cookie",
+            "refresh token from the body if given, else from the cookie; delivered on the channel it came in on"
+        ),
+        check!(
             "refresh/strict-body",
             refresh::strict_body,
             "§1 Request bodies are strict",
@@ -448,6 +472,14 @@ pub fn all() -> Vec<Check> {
             Must,
             "log out with the cookie, and with an already rotated body token; then refresh",
             "204: revokes that token's whole family (also when the token was already rotated) and always clears the cookie"
+        ),
+        check!(
+            "logout/body-over-cookie",
+            sessions::logout_body_over_cookie,
+            "§1 POST /auth/logout",
+            Must,
+            "POST /auth/logout with one session's token in the body and another's in the cookie",
+            "refresh token (body or cookie): the body wins, as for a refresh; revokes that token's whole family"
         ),
         check!(
             "logout/idempotent",

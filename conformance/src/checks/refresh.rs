@@ -13,13 +13,12 @@ use crate::http::{Reply, Req, now};
 use crate::jwt::Jws;
 use crate::probe::{Channel, Outcome, Probe, Stop, Tokens, expect_problem, fail, skip};
 
-/// Every code a refresh 401 may carry.
-pub(crate) const REFRESH_401_CODES: &[&str] = &[
-    "refresh_token_invalid",
-    "refresh_token_expired",
-    "refresh_token_reused",
-    "session_revoked",
-];
+/// The codes a refresh 401 may carry: any. The contract pins the status of every refresh
+/// failure (401, a definitive answer a client logs out on, §6) and that the body is a problem
+/// with a snake_case `code`, but not which code each kind of failure gets (Baton's are
+/// `refresh_token_invalid`, `_expired`, `_reused` and `session_revoked`; another implementation
+/// may name them otherwise or add its own).
+pub(crate) const REFRESH_401_CODES: &[&str] = &[];
 
 fn sid(tokens: &Tokens) -> Result<String, Stop> {
     let jws = Jws::parse(&tokens.access_token).map_err(fail)?;
@@ -38,7 +37,11 @@ pub(crate) async fn expect_refresh_rejected(
 ) -> Result<Reply, Stop> {
     let req = probe
         .refresh_req(token, channel)?
-        .expect(format!("401 {}", codes.join("|")));
+        .expect(if codes.is_empty() {
+            "401 problem".to_string()
+        } else {
+            format!("401 {}", codes.join("|"))
+        });
     let reply = probe.send(req).await?;
     if reply.status == 200 {
         return Err(fail(format!(
@@ -72,13 +75,16 @@ pub async fn token_entropy(probe: Probe) -> Outcome {
         tokens_to_check.push((channel, rotated.refresh_token));
     }
     for (channel, t) in tokens_to_check {
+        // base64url (RFC 4648 §5); its padding is optional.
+        let unpadded = t.trim_end_matches('=');
         ensure!(
-            t.bytes()
+            unpadded
+                .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "the {} refresh token {t:?} is not unpadded base64url",
+            "the {} refresh token {t:?} is not base64url",
             channel.name()
         );
-        let bytes = URL_SAFE_NO_PAD.decode(&t).map_err(|e| {
+        let bytes = URL_SAFE_NO_PAD.decode(unpadded).map_err(|e| {
             fail(format!(
                 "refresh token {t:?} does not decode as base64url: {e}"
             ))
@@ -207,6 +213,24 @@ pub async fn rotation_channel(probe: Probe) -> Outcome {
             .is_some_and(|c| !c.is_clearing()),
         "cookie in: the response sets no new {name} cookie"
     );
+    // Under no member name either: on the cookie channel the token never reaches JavaScript (§6).
+    let new_cookie = cookie_refresh
+        .set_cookie(&name)
+        .map(|c| c.value)
+        .unwrap_or_default();
+    for (what, reply, token) in [
+        (
+            "the cookie login",
+            &cookie_login.reply,
+            &cookie_login.refresh_token,
+        ),
+        ("the cookie refresh", &cookie_refresh, &new_cookie),
+    ] {
+        ensure!(
+            token.is_empty() || !reply.body_text().contains(token.as_str()),
+            "{what} echoes the refresh token in its body, where JavaScript can read it"
+        );
+    }
     Ok(())
 }
 
@@ -219,7 +243,7 @@ pub async fn reuse_revokes_family(probe: Probe) -> Outcome {
         &probe,
         &a.refresh_token,
         Channel::Body,
-        &["refresh_token_reused"],
+        REFRESH_401_CODES,
         "replaying A after A→B→C",
     )
     .await?;
@@ -256,7 +280,7 @@ pub async fn reuse_strict(probe: Probe) -> Outcome {
             &probe,
             &a.refresh_token,
             channel,
-            &["refresh_token_reused"],
+            REFRESH_401_CODES,
             "replaying A right after A→B",
         )
         .await?;
@@ -299,7 +323,7 @@ pub async fn reuse_after_grace(probe: Probe) -> Outcome {
         &probe,
         &a.refresh_token,
         Channel::Body,
-        &["refresh_token_reused"],
+        REFRESH_401_CODES,
         "replaying A after the grace",
     )
     .await?;
@@ -349,9 +373,26 @@ pub async fn grace_same_successor(probe: Probe) -> Outcome {
                 channel.name()
             );
             ensure!(
-                again.access_token != a.access_token,
-                "the repeat did not issue a fresh access token"
+                sid(&again)? == sid(&b)?,
+                "{} channel, repeat {attempt}: the access token is not of the family (sid changed)",
+                channel.name()
             );
+            // The same token B, so the same remaining life: a repeat never extends it.
+            ensure!(
+                again.refresh_expires_in <= b.refresh_expires_in + 1,
+                "{} channel, repeat {attempt}: refresh_expires_in {} is more than the successor's own {} (the remaining life of one token cannot grow)",
+                channel.name(),
+                again.refresh_expires_in,
+                b.refresh_expires_in
+            );
+            if channel == Channel::Cookie {
+                super::web::set_cookie_violations(
+                    &probe,
+                    &again.reply,
+                    again.refresh_expires_in,
+                    &format!("repeat {attempt}'s cookie"),
+                )?;
+            }
         }
         let c = probe.refresh(&b.refresh_token, channel).await?;
         ensure!(
@@ -362,7 +403,7 @@ pub async fn grace_same_successor(probe: Probe) -> Outcome {
             &probe,
             &a.refresh_token,
             channel,
-            &["refresh_token_reused"],
+            REFRESH_401_CODES,
             "A again after its successor B was used",
         )
         .await?;
@@ -375,6 +416,119 @@ pub async fn grace_same_successor(probe: Probe) -> Outcome {
         )
         .await?;
     }
+    Ok(())
+}
+
+pub async fn grace_same_access_token(probe: Probe) -> Outcome {
+    let g = grace(&probe)?;
+    if g < 2 {
+        return Err(skip(
+            "needs refresh_reuse_grace ≥ 2 s (e.g. BATON_REFRESH_REUSE_GRACE=10s)",
+        ));
+    }
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Body).await?;
+    let b = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    let repeat = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    ensure!(
+        repeat.reply.received_at - b.reply.sent_at < g as f64,
+        "the repeat took longer than the grace; use a larger BATON_REFRESH_REUSE_GRACE"
+    );
+    ensure!(
+        repeat.refresh_token == b.refresh_token,
+        "the repeat within the grace returned another refresh token than the successor B"
+    );
+    ensure!(
+        repeat.access_token == b.access_token,
+        "the repeat within the grace returned a fresh access token instead of B's: N racers then hold N working access tokens"
+    );
+    Ok(())
+}
+
+/// §3 "whether or not the rotated token has also expired": a token rotated late in its life,
+/// presented again once it has also expired, is still reuse.
+pub async fn reuse_expired_rotated(probe: Probe) -> Outcome {
+    let config = probe.config()?.clone();
+    let ttl = config.refresh_token_ttl as f64;
+    if ttl + 2.0 > MAX_WAIT_SECS as f64 {
+        return Err(skip(format!(
+            "needs refresh_token_ttl ≤ {} s (BATON_REFRESH_TTL); this instance has {ttl} s",
+            MAX_WAIT_SECS - 2
+        )));
+    }
+    if ttl < 3.0 || (config.session_max_lifetime as f64) < ttl + 3.0 {
+        return Err(skip(
+            "needs refresh_token_ttl ≥ 3 s and session_max_lifetime ≥ refresh_token_ttl + 3 s",
+        ));
+    }
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Body).await?;
+    let a_expires = a.reply.sent_at + a.refresh_expires_in as f64;
+    // Rotate A late in its life, then use the successor, so A is reuse inside or after any grace.
+    wait((a_expires - 2.0 - now()).max(0.0)).await;
+    let b = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    let c = probe.refresh(&b.refresh_token, Channel::Body).await?;
+    wait((a_expires + 1.5 - now()).max(0.0)).await;
+    expect_refresh_rejected(
+        &probe,
+        &a.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "replaying A after it was rotated and has also expired",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &c.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "the newest token C after the replay of the expired, rotated A (the family must be revoked)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// §1 "refresh token from the body if given, else from the cookie".
+pub async fn body_over_cookie(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let name = probe.cookie_name()?;
+    let cookie = probe.login(&user, Channel::Cookie).await?;
+    let body = probe.login(&user, Channel::Body).await?;
+    let reply = probe
+        .send(
+            Req::post("/auth/refresh")
+                .cookie(&name, &cookie.refresh_token)
+                .json(&json!({"refresh_token": body.refresh_token}))
+                .expect("200 with the body token's family, on the body channel"),
+        )
+        .await?;
+    ensure!(
+        reply.status == 200,
+        "a refresh with a live body token and a live cookie: expected 200, got {}",
+        reply.summary()
+    );
+    let rotated = probe.tokens(reply, Channel::Body).map_err(|stop| match stop {
+        Stop::Fail(f) => fail(format!(
+            "with both a body token and a cookie the body wins, so the answer comes in the body: {}",
+            f.message
+        )),
+        other => other,
+    })?;
+    ensure!(
+        sid(&rotated)? == sid(&body)?,
+        "with both a body token and a cookie, the COOKIE's session was refreshed: the body must win"
+    );
+    // (The body token itself may still answer within a reuse grace, so it proves nothing here.)
+    probe
+        .refresh(&cookie.refresh_token, Channel::Cookie)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Fail(f) => fail(format!(
+                "the cookie token must be untouched by a request whose body carried another token: {}",
+                f.message
+            )),
+            other => other,
+        })?;
     Ok(())
 }
 
@@ -466,7 +620,7 @@ pub async fn expiry(probe: Probe) -> Outcome {
         &probe,
         &a.refresh_token,
         Channel::Cookie,
-        &["refresh_token_expired", "refresh_token_invalid"],
+        REFRESH_401_CODES,
         "a refresh token past its TTL",
     )
     .await?;
@@ -549,11 +703,7 @@ pub async fn expiry_absolute(probe: Probe) -> Outcome {
             expect_problem(
                 &reply,
                 401,
-                &[
-                    "refresh_token_expired",
-                    "session_revoked",
-                    "refresh_token_invalid",
-                ],
+                REFRESH_401_CODES,
                 &format!("a refresh {age:.1} s after the login, past session_max_lifetime {max}"),
             )?;
             return Ok(());
@@ -575,25 +725,25 @@ pub async fn expiry_absolute(probe: Probe) -> Outcome {
 
 pub async fn missing_token(probe: Probe) -> Outcome {
     let reply = probe
-        .send(Req::post("/auth/refresh").expect("401 refresh_token_invalid"))
+        .send(Req::post("/auth/refresh").expect("401 problem"))
         .await?;
     expect_problem(
         &reply,
         401,
-        &["refresh_token_invalid"],
+        REFRESH_401_CODES,
         "a refresh with no token at all",
     )?;
     let reply = probe
         .send(
             Req::post("/auth/refresh")
                 .json(&json!({}))
-                .expect("401 refresh_token_invalid"),
+                .expect("401 problem"),
         )
         .await?;
     expect_problem(
         &reply,
         401,
-        &["refresh_token_invalid"],
+        REFRESH_401_CODES,
         "a refresh with {} and no cookie",
     )
 }
@@ -604,7 +754,7 @@ pub async fn unknown_token(probe: Probe) -> Outcome {
         &probe,
         &random,
         Channel::Body,
-        &["refresh_token_invalid"],
+        REFRESH_401_CODES,
         "an unknown token in the body",
     )
     .await?;
@@ -612,7 +762,7 @@ pub async fn unknown_token(probe: Probe) -> Outcome {
         &probe,
         &random,
         Channel::Cookie,
-        &["refresh_token_invalid"],
+        REFRESH_401_CODES,
         "an unknown token in the cookie",
     )
     .await?;
