@@ -286,6 +286,9 @@ impl Sessions {
         if session.revoked_at.is_some() {
             return Ok(Some(Err(AuthError::SessionRevoked)));
         }
+        if self.faults.has(Fault::ExpiredReuseKeepsFamily) && token.expires_at <= now.as_millis() {
+            return Ok(Some(Err(AuthError::RefreshTokenExpired)));
+        }
         if let Some(rotated_at) = token.rotated_at {
             if let Some(issued) = self
                 .within_grace(presented, &token, &session, rotated_at, now)

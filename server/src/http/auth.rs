@@ -123,6 +123,11 @@ fn presented_token(
     state: &AppState,
     from_body: Option<String>,
 ) -> Result<Option<(String, Channel)>, ApiError> {
+    if state.faults.has(Fault::CookieWinsOverBody)
+        && read_cookie(req, &state.settings.cookie_name).is_some()
+    {
+        return presented_token(req, state, None);
+    }
     if let Some(token) = from_body {
         return Ok(Some((token, Channel::Body)));
     }
@@ -264,7 +269,9 @@ impl AuthApi {
             Err(e) => {
                 let error = ApiError::from(e);
                 state.metrics.observe_refresh(error.code().as_str());
-                let definitive = error.code().is_refresh_failure();
+                let reused = error.code() == super::problem::ProblemCode::RefreshTokenReused;
+                let definitive = error.code().is_refresh_failure()
+                    && !(reused && state.faults.has(Fault::ReusedCookieNotCleared));
                 if channel == Channel::Cookie && definitive {
                     let clear = clear_refresh_cookie(&state.settings);
                     return Err(ApiError::ClearingCookie(Box::new(error), clear).into());

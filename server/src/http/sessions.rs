@@ -42,7 +42,10 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: AccessToken,
     ) -> Result<ListResponse, ListError> {
-        let sessions = state.sessions.list(&auth.0.sub, &auth.0.sid).await?;
+        let mut sessions = state.sessions.list(&auth.0.sub, &auth.0.sid).await?;
+        if state.faults.has(crate::faults::Fault::SessionsOldestFirst) {
+            sessions.reverse();
+        }
         Ok(ListResponse::Ok(Json(
             sessions.into_iter().map(Into::into).collect(),
         )))
