@@ -34,10 +34,13 @@ pub enum Fault {
     ReusedCookieNotCleared,
     /// `GET /auth/sessions` lists the oldest session first.
     SessionsOldestFirst,
+    /// `DELETE /auth/sessions/{id}` answers 404 for a session whose refresh
+    /// token has expired (instead of revoking it).
+    ExpiredSessionNotFound,
 }
 
 impl Fault {
-    pub const ALL: [(Fault, &'static str); 11] = [
+    pub const ALL: [(Fault, &'static str); 12] = [
         (Fault::RotationKeepsOldToken, "rotation-keeps-old-token"),
         (Fault::ReuseKeepsFamily, "reuse-keeps-family"),
         (Fault::CookieWithoutHttpOnly, "cookie-without-httponly"),
@@ -49,6 +52,7 @@ impl Fault {
         (Fault::CookieWinsOverBody, "cookie-wins-over-body"),
         (Fault::ReusedCookieNotCleared, "reused-cookie-not-cleared"),
         (Fault::SessionsOldestFirst, "sessions-oldest-first"),
+        (Fault::ExpiredSessionNotFound, "expired-session-not-found"),
     ];
 
     pub fn name(self) -> &'static str {

@@ -144,20 +144,19 @@ async fn rewrite(
     if v.has(Variation::ExtraHeaders) {
         headers.insert("x-variation", HeaderValue::from_static("extra-headers"));
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(cache) = headers.get(header::CACHE_CONTROL) {
-            if cache.to_str().is_ok_and(|c| c.contains("no-store")) {
-                headers.insert(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, no-cache, no-store, max-age=0"),
-                );
-            }
+        if let Some(cache) = headers.get(header::CACHE_CONTROL)
+            && cache.to_str().is_ok_and(|c| c.contains("no-store"))
+        {
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache, no-store, max-age=0"),
+            );
         }
-        if content_type.ends_with("json") {
-            if let Ok(with_charset) =
+        if content_type.ends_with("json")
+            && let Ok(with_charset) =
                 HeaderValue::from_str(&format!("{content_type}; charset=utf-8"))
-            {
-                headers.insert(header::CONTENT_TYPE, with_charset);
-            }
+        {
+            headers.insert(header::CONTENT_TYPE, with_charset);
         }
         let challenges: Vec<HeaderValue> = headers
             .get_all(header::WWW_AUTHENTICATE)

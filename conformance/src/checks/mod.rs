@@ -514,6 +514,14 @@ pub fn all() -> Vec<Check> {
             "204; revokes that family (the user's own only); 404 for an already revoked id"
         ),
         check!(
+            "sessions/revoke-expired",
+            sessions::revoke_expired,
+            "§1 DELETE /auth/sessions/{id}",
+            Must,
+            "log in, wait until that refresh token has expired, DELETE its session with a fresh access token, then again",
+            "204; revokes that family (the user's own only; an expired, never revoked one is revoked too); 404 for an already revoked id"
+        ),
+        check!(
             "sessions/revoke-foreign",
             sessions::revoke_foreign,
             "§1 DELETE /auth/sessions/{id}",

@@ -373,6 +373,45 @@ pub async fn revoke_one(probe: Probe) -> Outcome {
     expect_problem(&again, 404, &[], "deleting an already revoked session")
 }
 
+/// §1 "an expired, never revoked one is revoked too": expiry is not revocation, so a session
+/// whose refresh token has expired can still be deleted (204), and only then is it gone (404).
+pub async fn revoke_expired(probe: Probe) -> Outcome {
+    let config = probe.config()?.clone();
+    if config.refresh_token_ttl + 2 > crate::discovery::MAX_WAIT_SECS {
+        return Err(Stop::Skip(format!(
+            "needs refresh_token_ttl ≤ {} s (BATON_REFRESH_TTL); this instance has {} s",
+            crate::discovery::MAX_WAIT_SECS - 2,
+            config.refresh_token_ttl
+        )));
+    }
+    let user = probe.user().await?;
+    let old = probe.login(&user, Channel::Body).await?;
+    let target = sid(&old)?;
+    let expired_at = old.reply.sent_at + old.refresh_expires_in as f64;
+    super::wait((expired_at + 1.5 - crate::http::now()).max(0.0)).await;
+    let caller = probe.login(&user, Channel::Body).await?;
+    let reply = probe
+        .send(
+            Req::delete(&format!("/auth/sessions/{target}"))
+                .bearer(&caller.access_token)
+                .expect("204"),
+        )
+        .await?;
+    ensure!(
+        reply.status == 204,
+        "DELETE /auth/sessions/{{own session whose refresh token has expired}}: expected 204 (an expired, never revoked session is revoked too), got {}",
+        reply.summary()
+    );
+    let again = probe
+        .send(
+            Req::delete(&format!("/auth/sessions/{target}"))
+                .bearer(&caller.access_token)
+                .expect("404"),
+        )
+        .await?;
+    expect_problem(&again, 404, &[], "deleting it again, now revoked")
+}
+
 pub async fn revoke_foreign(probe: Probe) -> Outcome {
     let owner = probe.user().await?;
     let intruder = probe.other_user().await?;
