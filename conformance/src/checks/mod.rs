@@ -386,6 +386,22 @@ pub fn all() -> Vec<Check> {
             "within the grace after a rotation, presenting the just-rotated token again, while its successor is still unused, is not reuse: the server answers 200 with the SAME successor refresh token"
         ),
         check!(
+            "refresh/grace/boundary",
+            refresh::grace_boundary,
+            "§3 Reuse grace; §3 Reuse detection",
+            Must,
+            "rotate A→B, present A 0.8 s before the grace ends, then 0.7 s after it, then B",
+            "within the grace after a rotation ... the server answers 200 with the SAME successor; presenting a token that was already rotated after the reuse grace revokes the whole family"
+        ),
+        check!(
+            "refresh/grace/lost-response",
+            refresh::grace_lost_response,
+            "§3 Reuse grace",
+            Must,
+            "refresh and drop the answer, retry with the same token, then keep refreshing (both channels)",
+            "So concurrent refreshes with one token (two tabs, a retried request whose response was lost) all get the same new token, and the family never forks"
+        ),
+        check!(
             "refresh/grace/same-access-token",
             refresh::grace_same_access_token,
             "§3 Reuse grace",

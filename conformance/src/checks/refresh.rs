@@ -108,7 +108,34 @@ pub async fn token_entropy(probe: Probe) -> Outcome {
             decoded.len()
         )));
     }
+    if let Some((i, j, differing)) = least_different_pair(&decoded) {
+        return Err(fail(format!(
+            "refresh tokens {} and {} differ in only {differing} of their bits: random tokens of 128 bits or more differ in about half (a shared prefix, a counter or a timestamp shows like this)",
+            i + 1,
+            j + 1
+        )));
+    }
     Ok(())
+}
+
+/// The pair of tokens whose bits differ least, when that is fewer than 64 over their common
+/// length: two independent random tokens of ≥ 128 bits differ in half their bits (64 ± 6 for
+/// 128 bits), so fewer than 64 in 256 means they share structure, not entropy.
+pub(crate) fn least_different_pair(tokens: &[Vec<u8>]) -> Option<(usize, usize, u32)> {
+    let mut worst: Option<(usize, usize, u32)> = None;
+    for i in 0..tokens.len() {
+        for j in i + 1..tokens.len() {
+            let differing: u32 = tokens[i]
+                .iter()
+                .zip(&tokens[j])
+                .map(|(a, b)| (a ^ b).count_ones())
+                .sum();
+            if worst.is_none_or(|(_, _, w)| differing < w) {
+                worst = Some((i, j, differing));
+            }
+        }
+    }
+    worst.filter(|(_, _, differing)| *differing < 64)
 }
 
 /// The first byte position that holds the same value in every token (random tokens of 6 or
@@ -415,6 +442,101 @@ pub async fn grace_same_successor(probe: Probe) -> Outcome {
             "C after the replay of A",
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// The grace from both sides of its end: just inside, a repeat gets the same successor; just
+/// after, it is reuse and the family is revoked.
+pub async fn grace_boundary(probe: Probe) -> Outcome {
+    let g = grace(&probe)? as f64;
+    let ttl = probe.config()?.refresh_token_ttl as f64;
+    if g < 2.0 || g + 2.0 > MAX_WAIT_SECS as f64 || g + 2.0 >= ttl {
+        return Err(skip(format!(
+            "needs 2 s ≤ refresh_reuse_grace ≤ {} s and grace + 2 s < refresh_token_ttl (BATON_REFRESH_REUSE_GRACE=3s, BATON_REFRESH_TTL=6s); this instance has {g} s and {ttl} s",
+            MAX_WAIT_SECS - 2
+        )));
+    }
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Body).await?;
+    let b = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    // The server rotated somewhere in [sent, received] of B's request.
+    wait((b.reply.sent_at + g - 0.8 - now()).max(0.0)).await;
+    let inside = probe.refresh_reply(&a.refresh_token, Channel::Body).await?;
+    if inside.received_at < b.reply.sent_at + g {
+        ensure!(
+            inside.status == 200,
+            "A presented {:.1} s after its rotation, inside the {g} s grace, while B is unused: expected 200 with B, got {}",
+            inside.sent_at - b.reply.received_at,
+            inside.summary()
+        );
+        let again = probe.tokens(inside, Channel::Body)?;
+        ensure!(
+            again.refresh_token == b.refresh_token,
+            "A presented just inside the grace returned another refresh token than its successor B: the family forked"
+        );
+    }
+    wait((b.reply.received_at + g + 0.7 - now()).max(0.0)).await;
+    expect_refresh_rejected(
+        &probe,
+        &a.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "A presented just after the grace (reuse)",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &b.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "B after A's reuse just after the grace (the family must be revoked)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// FAPI 2.0's lost response: the answer to a refresh never arrives, the client retries with
+/// the token it still has, within the grace: the retry succeeds and the family lives on.
+pub async fn grace_lost_response(probe: Probe) -> Outcome {
+    if grace(&probe)? < 1 {
+        return Err(skip(
+            "needs refresh_reuse_grace ≥ 1 s (e.g. BATON_REFRESH_REUSE_GRACE=10s)",
+        ));
+    }
+    let user = probe.user().await?;
+    for channel in [Channel::Body, Channel::Cookie] {
+        let a = probe.login(&user, channel).await?;
+        // The response is lost: the client never learns the successor.
+        let lost = probe.refresh_reply(&a.refresh_token, channel).await?;
+        ensure!(
+            lost.status == 200,
+            "the first refresh: expected 200, got {}",
+            lost.summary()
+        );
+        let retried = probe
+            .refresh(&a.refresh_token, channel)
+            .await
+            .map_err(|stop| match stop {
+                Stop::Fail(f) => fail(format!(
+                    "{} channel: the retry of a refresh whose response was lost, within the grace: {}",
+                    channel.name(),
+                    f.message
+                )),
+                other => other,
+            })?;
+        let next = probe
+            .refresh(&retried.refresh_token, channel)
+            .await
+            .map_err(|stop| match stop {
+                Stop::Fail(f) => fail(format!(
+                    "{} channel: the token the retry returned does not work, the family died: {}",
+                    channel.name(),
+                    f.message
+                )),
+                other => other,
+            })?;
+        probe.refresh(&next.refresh_token, channel).await?;
     }
     Ok(())
 }
@@ -800,6 +922,21 @@ pub async fn strict_body(probe: Probe) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_that_share_most_bits_are_found() {
+        let mut sha = Vec::new();
+        for i in 0u8..6 {
+            use sha2::Digest;
+            sha.push(sha2::Sha256::digest([i]).to_vec());
+        }
+        assert_eq!(least_different_pair(&sha), None);
+        // 24 bytes of a shared prefix and an 8-byte counter: at most 64 bits can differ.
+        let counter: Vec<Vec<u8>> = (0u64..6)
+            .map(|n| [vec![7u8; 24], n.to_be_bytes().to_vec()].concat())
+            .collect();
+        assert!(least_different_pair(&counter).is_some());
+    }
 
     #[test]
     fn a_shared_prefix_or_counter_byte_is_found() {
