@@ -69,6 +69,9 @@ pub struct Env {
     pub seed: u64,
     /// Operation sequences the model replays before its random ones (`--replay`).
     pub regressions: Vec<Vec<crate::machine::Op>>,
+    /// A shell command that restarts the instances (`--restart-cmd`), for the checks that need
+    /// state to survive a restart.
+    pub restart_cmd: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

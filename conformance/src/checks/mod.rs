@@ -62,6 +62,20 @@ pub(crate) async fn wait(seconds: f64) {
     tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
 }
 
+/// The checks that wait for a TTL, the grace or a restart to pass: `--profile quick` skips them.
+pub const WAITING: &[&str] = &[
+    "access/expiry",
+    "refresh/reuse/after-grace",
+    "refresh/reuse/expired-rotated",
+    "refresh/reuse/survives-restart",
+    "refresh/grace/boundary",
+    "refresh/expiry",
+    "refresh/expiry/sliding",
+    "refresh/expiry/absolute",
+    "sessions/revoke-expired",
+    "login/timing-unknown-email",
+];
+
 /// All checks in report order.
 pub fn all() -> Vec<Check> {
     vec![
@@ -410,6 +424,14 @@ pub fn all() -> Vec<Check> {
             "The access token of such a repeat SHOULD be the same one too (a byte-identical token pair), so that N racers hold one working access token, not N"
         ),
         check!(
+            "refresh/reuse/survives-restart",
+            refresh::reuse_survives_restart,
+            "§3 Reuse detection; §2 Signing keys persist across restarts",
+            Must,
+            "rotate A→B→C, run --restart-cmd, then use the access token from before, present A, then C",
+            "Signing keys persist across restarts; presenting a token that was already rotated revokes the whole family (the server keeps its record)"
+        ),
+        check!(
             "refresh/concurrency/single-winner",
             refresh::concurrency_single_winner,
             "§3 Atomicity",
@@ -679,6 +701,14 @@ mod tests {
                 "{} lacks text",
                 c.id
             );
+        }
+    }
+
+    #[test]
+    fn every_waiting_check_exists() {
+        let ids: Vec<&str> = all().iter().map(|c| c.id).collect();
+        for id in WAITING {
+            assert!(ids.contains(id), "{id} in WAITING is no check");
         }
     }
 

@@ -610,6 +610,79 @@ pub async fn reuse_expired_rotated(probe: Probe) -> Outcome {
     Ok(())
 }
 
+/// Reuse detection and the signing keys survive a restart of every instance (`--restart-cmd`).
+pub async fn reuse_survives_restart(probe: Probe) -> Outcome {
+    let Some(command) = probe.env.restart_cmd.clone() else {
+        return Err(skip(
+            "needs --restart-cmd CMD, a command that restarts every instance",
+        ));
+    };
+    let user = probe.user().await?;
+    let a = probe.login(&user, Channel::Body).await?;
+    let b = probe.refresh(&a.refresh_token, Channel::Body).await?;
+    let c = probe.refresh(&b.refresh_token, Channel::Body).await?;
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .status()
+        .await
+        .map_err(|e| fail(format!("--restart-cmd could not run: {e}")))?;
+    ensure!(
+        status.success(),
+        "--restart-cmd {command:?} failed: {status}"
+    );
+    for i in 0..probe.env.instances.base_urls().len() {
+        let mut up = false;
+        for _ in 0..120 {
+            let reply = crate::http::send(
+                &probe.env.instances,
+                &probe.recorder,
+                Req::get("/healthz").on_instance(i),
+            )
+            .await;
+            if reply.is_ok_and(|r| r.status == 200) {
+                up = true;
+                break;
+            }
+            wait(0.5).await;
+        }
+        ensure!(
+            up,
+            "instance {} did not answer /healthz within 60 s of the restart",
+            i + 1
+        );
+    }
+    let exp = Jws::parse(&c.access_token)
+        .ok()
+        .and_then(|j| j.claim_i64("exp"))
+        .unwrap_or(0) as f64;
+    let me = probe.me(&c.access_token).await?;
+    if me.received_at < exp - 0.5 {
+        ensure!(
+            me.status == 200,
+            "an access token issued before the restart, before its exp, is refused: the signing keys did not persist ({})",
+            me.summary()
+        );
+    }
+    expect_refresh_rejected(
+        &probe,
+        &a.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "replaying the rotated A after the restart",
+    )
+    .await?;
+    expect_refresh_rejected(
+        &probe,
+        &c.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "the newest token C after the replay of A across the restart (the family must be revoked)",
+    )
+    .await?;
+    Ok(())
+}
+
 /// §1 "refresh token from the body if given, else from the cookie".
 pub async fn body_over_cookie(probe: Probe) -> Outcome {
     let user = probe.user().await?;
