@@ -448,6 +448,14 @@ pub fn all() -> Vec<Check> {
             "with grace > 0, every one gets 200 with the same new refresh token"
         ),
         check!(
+            "refresh/concurrency/last-byte-burst",
+            refresh::last_byte_burst,
+            "§3 Atomicity; §3 Rotation",
+            Must,
+            "8 refreshes with one token over raw connections spread over every --base-url, written up to their last byte and released together; then try each refresh token handed out",
+            "Under N concurrent refreshes with one token, with grace 0, exactly one gets 200; with grace > 0, every one gets 200 with the same new refresh token. At any moment a family has at most one live refresh token"
+        ),
+        check!(
             "refresh/expiry",
             refresh::expiry,
             "§3 Expiry",

@@ -799,6 +799,88 @@ pub async fn concurrency_same_successor(probe: Probe) -> Outcome {
     Ok(())
 }
 
+/// The tightest race a client can make: one refresh per connection, CONCURRENT_REQUESTS of them
+/// spread over every instance, all written up to their last byte and then released together.
+/// Afterwards at most one of the refresh tokens handed out may still work (with a grace,
+/// exactly one).
+pub async fn last_byte_burst(probe: Probe) -> Outcome {
+    let urls = probe.env.instances.base_urls().to_vec();
+    let Some(authorities) = urls
+        .iter()
+        .map(|u| crate::burst::plain_http_authority(u))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Err(skip(
+            "needs plain http:// base URLs (the burst writes raw HTTP/1.1)",
+        ));
+    };
+    let g = grace(&probe)?;
+    let user = probe.user().await?;
+    for round in 1..=2 {
+        let a = probe.login(&user, Channel::Body).await?;
+        let targets: Vec<String> = (0..CONCURRENT_REQUESTS)
+            .map(|i| authorities[i % authorities.len()].clone())
+            .collect();
+        let body =
+            serde_json::to_vec(&json!({"refresh_token": a.refresh_token})).unwrap_or_default();
+        let replies = crate::burst::post_json_released_together(
+            &targets,
+            "/auth/refresh",
+            &body,
+            &probe.recorder,
+        )
+        .await
+        .map_err(fail)?;
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        let winners = statuses.iter().filter(|s| **s == 200).count();
+        if g == 0 {
+            ensure!(
+                winners == 1,
+                "round {round}, grace 0: {CONCURRENT_REQUESTS} refreshes released together gave {winners} successes (statuses {statuses:?}); exactly one may succeed"
+            );
+        } else {
+            ensure!(
+                winners == CONCURRENT_REQUESTS,
+                "round {round}, grace {g} s: every refresh released together must get 200; statuses {statuses:?}"
+            );
+        }
+        for r in replies.iter().filter(|r| r.status != 200) {
+            expect_problem(
+                r,
+                401,
+                REFRESH_401_CODES,
+                &format!("round {round}: a losing refresh"),
+            )?;
+        }
+        let mut refresh_tokens: Vec<String> = replies
+            .iter()
+            .filter_map(|r| r.str_field("refresh_token"))
+            .collect();
+        refresh_tokens.sort();
+        refresh_tokens.dedup();
+        let access_tokens: std::collections::BTreeSet<String> = replies
+            .iter()
+            .filter_map(|r| r.str_field("access_token"))
+            .collect();
+        let mut working = 0;
+        for token in &refresh_tokens {
+            if probe.refresh_reply(token, Channel::Body).await?.status == 200 {
+                working += 1;
+            }
+        }
+        // With grace 0 the losers presented a rotated token, which is reuse: the family may be
+        // over, so none need work. With a grace they converged, so the one token must work.
+        let expected_working = if g == 0 { 0..=1 } else { 1..=1 };
+        ensure!(
+            refresh_tokens.len() == 1 && expected_working.contains(&working),
+            "round {round}: the burst handed out {} distinct refresh tokens, of which {working} still work ({} distinct access tokens); a family has at most one live refresh token and must not fork",
+            refresh_tokens.len(),
+            access_tokens.len()
+        );
+    }
+    Ok(())
+}
+
 pub async fn expiry(probe: Probe) -> Outcome {
     let ttl = probe.config()?.refresh_token_ttl;
     if ttl + 2 > MAX_WAIT_SECS {
