@@ -43,10 +43,16 @@ impl AuthConfiguration {
                 config.access_token_leeway
             ));
         }
-        if config.refresh_cookie.path == "/" || !config.refresh_cookie.path.starts_with('/') {
+        // Any path under the auth prefix will do, as long as the browser sends the cookie to
+        // both endpoints that read it.
+        let path = &config.refresh_cookie.path;
+        if path == "/"
+            || !["/auth/refresh", "/auth/logout"]
+                .iter()
+                .all(|p| path_matches(path, p))
+        {
             problems.push(format!(
-                "refresh_cookie.path {:?} must be the auth prefix, not /",
-                config.refresh_cookie.path
+                "refresh_cookie.path {path:?} must be the auth prefix, not /, and cover /auth/refresh and /auth/logout"
             ));
         }
         if !config
@@ -73,6 +79,13 @@ impl AuthConfiguration {
     pub fn access_expiry_wait(&self) -> u64 {
         self.access_token_ttl + self.access_token_leeway + 1
     }
+}
+
+/// RFC 6265 §5.1.4: whether a cookie with `cookie_path` is sent with a request for `request_path`.
+pub fn path_matches(cookie_path: &str, request_path: &str) -> bool {
+    request_path == cookie_path
+        || (request_path.starts_with(cookie_path)
+            && (cookie_path.ends_with('/') || request_path[cookie_path.len()..].starts_with('/')))
 }
 
 /// The most a check waits for a TTL to pass.
@@ -110,6 +123,23 @@ mod tests {
             err.contains("absolute URL") && err.contains("at most 5 s") && err.contains("not /"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn any_cookie_path_under_the_auth_prefix_is_accepted() {
+        for path in ["/auth", "/auth/"] {
+            let mut doc = sample();
+            doc["refresh_cookie"]["path"] = json!(path);
+            assert!(AuthConfiguration::parse(&doc).is_ok(), "{path}");
+        }
+        for path in ["/", "/authx", "/auth/refresh", "auth"] {
+            let mut doc = sample();
+            doc["refresh_cookie"]["path"] = json!(path);
+            assert!(AuthConfiguration::parse(&doc).is_err(), "{path}");
+        }
+        let mut doc = sample();
+        doc["extra_member"] = json!({"any": "thing"});
+        assert!(AuthConfiguration::parse(&doc).is_ok());
     }
 
     #[test]

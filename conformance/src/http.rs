@@ -155,6 +155,37 @@ impl Reply {
     pub fn code(&self) -> Option<String> {
         self.str_field("code")
     }
+    /// The target of the `Link` header's `rel="next"` (RFC 8288), as a path and query to send to
+    /// the same instance: how a paged list says there is more.
+    pub fn next_link(&self) -> Option<String> {
+        for value in self.header_values("link") {
+            for link in value.split(',') {
+                let mut parts = link.split(';');
+                let target = parts.next()?.trim();
+                let Some(uri) = target.strip_prefix('<').and_then(|t| t.strip_suffix('>')) else {
+                    continue;
+                };
+                let is_next = parts.any(|p| {
+                    p.trim().split_once('=').is_some_and(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("rel")
+                            && v.trim()
+                                .trim_matches('"')
+                                .split_whitespace()
+                                .any(|r| r.eq_ignore_ascii_case("next"))
+                    })
+                });
+                if is_next {
+                    // An absolute URI names this or another instance of the service: keep its path.
+                    let path = match uri.split_once("://") {
+                        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+                        None => uri,
+                    };
+                    return Some(path.to_string());
+                }
+            }
+        }
+        None
+    }
     pub fn set_cookie(&self, name: &str) -> Option<SetCookie> {
         cookie::find(self.header_values("set-cookie"), name)
     }
@@ -168,6 +199,38 @@ impl Reply {
             text = text.chars().take(300).collect::<String>() + "…";
         }
         format!("{} {}", self.status, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_link(value: &str) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("link".into(), value.into())],
+            body: vec![],
+            sent_at: 0.0,
+            received_at: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_next_link_is_found_in_any_form() {
+        assert_eq!(
+            with_link(r#"</auth/sessions?cursor=abc&limit=2>; rel="next""#).next_link(),
+            Some("/auth/sessions?cursor=abc&limit=2".into())
+        );
+        assert_eq!(
+            with_link(r#"<http://10.0.0.5:8080/auth/sessions?cursor=x>; REL=next, </auth/sessions>; rel="first""#)
+                .next_link(),
+            Some("/auth/sessions?cursor=x".into())
+        );
+        assert_eq!(
+            with_link(r#"</auth/sessions>; rel="prev""#).next_link(),
+            None
+        );
     }
 }
 

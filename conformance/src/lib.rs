@@ -2,6 +2,7 @@
 //! against any running instance, over HTTP only.
 #![forbid(unsafe_code)]
 
+pub mod burst;
 pub mod checks;
 pub mod cookie;
 pub mod curl;

@@ -693,7 +693,7 @@ impl<'a> Case<'a> {
         }
         if reply.status == 200 {
             let body = reply.json().unwrap_or(Value::Null);
-            let Some(items) = body.as_array() else {
+            let Some(first_page) = body.as_array() else {
                 return Err(self.mismatch(
                     &op,
                     "200 with a JSON array of sessions",
@@ -701,6 +701,31 @@ impl<'a> Case<'a> {
                     "not an array",
                 ));
             };
+            // A paged list names its next page in `Link: <…>; rel="next"`.
+            let mut items = first_page.clone();
+            let mut next = reply.next_link();
+            let mut pages = 1;
+            while let Some(path) = next.take() {
+                pages += 1;
+                let page = self
+                    .probe
+                    .send(
+                        Req::get(&path)
+                            .bearer(&self.model.access_tokens[access].value)
+                            .expect("200 (next page)"),
+                    )
+                    .await?;
+                let Some(more) = page.json().and_then(|b| b.as_array().cloned()) else {
+                    return Err(self.mismatch(
+                        &op,
+                        "200 with a JSON array of sessions (next page)",
+                        &page,
+                        "not an array",
+                    ));
+                };
+                items.extend(more);
+                next = page.next_link().filter(|_| pages < 50);
+            }
             let listed: Vec<(String, bool)> = items
                 .iter()
                 .map(|s| {

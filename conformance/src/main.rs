@@ -22,8 +22,8 @@ struct Args {
     #[arg(long = "filter")]
     filters: Vec<String>,
     /// Generated cases per property (the state-machine model runs this many sequences).
-    #[arg(long, default_value_t = 24)]
-    cases: u32,
+    #[arg(long)]
+    cases: Option<u32>,
     /// Seed for every generated input (printed on each run, so a run can be repeated).
     #[arg(long)]
     seed: Option<u64>,
@@ -47,6 +47,14 @@ struct Args {
     /// regressions, e.g. conformance/regressions/model-sessions.json).
     #[arg(long)]
     replay: Option<PathBuf>,
+    /// `quick` skips the checks that wait for a TTL or the grace and runs 4 property cases
+    /// (unless --cases is given); `full` runs everything.
+    #[arg(long, value_enum, default_value = "full")]
+    profile: runner::Profile,
+    /// A shell command that restarts every instance (run with `sh -c`); the suite waits for
+    /// /healthz afterwards. Enables refresh/reuse/survives-restart, which is skipped without it.
+    #[arg(long = "restart-cmd", env = "CONFORMANCE_RESTART_CMD")]
+    restart_cmd: Option<String>,
     /// List the checks with what they send and the requirement, then exit.
     #[arg(long)]
     list: bool,
@@ -61,8 +69,12 @@ async fn main() -> ExitCode {
         for check in conformance::checks::all() {
             let written = writeln!(
                 out,
-                "{}\n    sends: {}\n    requirement: {}",
-                check.id, check.description, check.requirement
+                "{}\n    sends: {}\n    requirement ({}, {}): {}",
+                check.id,
+                check.description,
+                check.section,
+                check.level.label(),
+                check.requirement
             );
             if written.is_err() {
                 break; // the reader went away (e.g. `| head`)
@@ -93,11 +105,16 @@ async fn main() -> ExitCode {
     let options = Options {
         base_urls: args.base_urls,
         filters: args.filters,
-        cases: args.cases,
+        cases: args.cases.unwrap_or(match args.profile {
+            runner::Profile::Quick => 4,
+            runner::Profile::Full => 24,
+        }),
         seed,
         jobs: args.jobs,
         account: args.email.zip(args.password),
         regressions,
+        profile: args.profile,
+        restart_cmd: args.restart_cmd,
     };
     let report = match runner::run(options).await {
         Ok(report) => report,

@@ -69,6 +69,9 @@ pub struct Env {
     pub seed: u64,
     /// Operation sequences the model replays before its random ones (`--replay`).
     pub regressions: Vec<Vec<crate::machine::Op>>,
+    /// A shell command that restarts the instances (`--restart-cmd`), for the checks that need
+    /// state to survive a restart.
+    pub restart_cmd: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -333,40 +336,134 @@ pub fn problem_shape(reply: &Reply, codes: &[&str]) -> Result<(), String> {
         ));
     }
     let code = body["code"].as_str().unwrap_or_default();
+    let snake_case = !code.is_empty()
+        && code.starts_with(|c: char| c.is_ascii_lowercase())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !snake_case {
+        return Err(format!("code {code:?} is not a snake_case string"));
+    }
     if !codes.is_empty() && !codes.contains(&code) {
         return Err(format!("code is {code:?}, expected {}", codes.join(" or ")));
     }
     Ok(())
 }
 
+/// The auth-params of the first `Bearer` challenge in `WWW-Authenticate` header values
+/// (RFC 7235 §4.1: names without case, values a token or a quoted-string, optional whitespace
+/// around `=`, several challenges per header or several headers). `None`: no Bearer challenge.
+pub fn bearer_challenge<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> Option<Vec<(String, String)>> {
+    for value in values {
+        let mut current: Option<Vec<(String, String)>> = None;
+        for item in auth_items(value) {
+            match (item, current.as_mut()) {
+                (AuthItem::Scheme(_), Some(_)) => break,
+                (AuthItem::Scheme(s), None) if s.eq_ignore_ascii_case("bearer") => {
+                    current = Some(Vec::new())
+                }
+                (AuthItem::Param(n, v), Some(params)) => params.push((n.to_ascii_lowercase(), v)),
+                _ => {}
+            }
+        }
+        if current.is_some() {
+            return current;
+        }
+    }
+    None
+}
+
+enum AuthItem {
+    /// A token not followed by `=`: a challenge's scheme (or a token68, which no check needs).
+    Scheme(String),
+    Param(String, String),
+}
+
+/// Splits a `WWW-Authenticate` value into schemes and `name=value` parameters.
+fn auth_items(value: &str) -> Vec<AuthItem> {
+    let chars: Vec<char> = value.chars().collect();
+    let separator = |c: char| c.is_whitespace() || c == ',' || c == '=';
+    let skip_space = |mut j: usize| {
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    let mut items = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        while i < chars.len() && (chars[i].is_whitespace() || chars[i] == ',' || chars[i] == '=') {
+            i += 1;
+        }
+        let start = i;
+        while i < chars.len() && !separator(chars[i]) {
+            i += 1;
+        }
+        if start == i {
+            break;
+        }
+        let name: String = chars[start..i].iter().collect();
+        let j = skip_space(i);
+        if j >= chars.len() || chars[j] != '=' {
+            items.push(AuthItem::Scheme(name));
+            continue;
+        }
+        let mut j = skip_space(j + 1);
+        let mut param = String::new();
+        if j < chars.len() && chars[j] == '"' {
+            j += 1;
+            while j < chars.len() && chars[j] != '"' {
+                if chars[j] == '\\' && j + 1 < chars.len() {
+                    j += 1;
+                }
+                param.push(chars[j]);
+                j += 1;
+            }
+            j += 1;
+        } else {
+            while j < chars.len() && !chars[j].is_whitespace() && chars[j] != ',' {
+                param.push(chars[j]);
+                j += 1;
+            }
+        }
+        items.push(AuthItem::Param(name, param));
+        i = j;
+    }
+    items
+}
+
 /// The `WWW-Authenticate` rules of RFC 6750 for a 401 from an access-token check.
 pub fn www_authenticate_problem(reply: &Reply, token_was_sent: bool) -> Option<String> {
-    let Some(value) = reply.header("www-authenticate") else {
+    let values: Vec<&str> = reply.header_values("www-authenticate").collect();
+    if values.is_empty() {
         return Some("the 401 has no WWW-Authenticate header".into());
+    }
+    let Some(params) = bearer_challenge(values.iter().copied()) else {
+        return Some(format!(
+            "WWW-Authenticate is {values:?}, expected the Bearer scheme"
+        ));
     };
-    if !value
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("bearer")
-    {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if token_was_sent && param("error") != Some("invalid_token") {
         return Some(format!(
-            "WWW-Authenticate is {value:?}, expected the Bearer scheme"
+            "a token was sent, so WWW-Authenticate needs error=\"invalid_token\"; got {values:?}"
         ));
     }
-    let has_error = value.contains("error=\"invalid_token\"");
-    if token_was_sent && !has_error {
+    if token_was_sent && param("error_description").is_none() {
         return Some(format!(
-            "a token was sent, so WWW-Authenticate needs error=\"invalid_token\"; got {value:?}"
+            "WWW-Authenticate has no error_description: {values:?}"
         ));
     }
-    if token_was_sent && !value.contains("error_description=") {
+    if !token_was_sent && param("error").is_some() {
         return Some(format!(
-            "WWW-Authenticate has no error_description: {value:?}"
-        ));
-    }
-    if !token_was_sent && value.contains("error=") {
-        return Some(format!(
-            "no token was sent, so WWW-Authenticate must carry no error; got {value:?}"
+            "no token was sent, so WWW-Authenticate must carry no error; got {values:?}"
         ));
     }
     None
@@ -479,6 +576,22 @@ mod tests {
             www_authenticate_problem(&reply(401, &[], ""), false)
                 .unwrap()
                 .contains("no WWW-Authenticate")
+        );
+        let unquoted = [(
+            "www-authenticate",
+            r#"DPoP algs="ES256", bearer realm="baton" , ERROR = invalid_token, error_description="a \"bad\" one""#,
+        )];
+        assert_eq!(
+            www_authenticate_problem(&reply(401, &unquoted, ""), true),
+            None
+        );
+        let two_headers = [
+            ("www-authenticate", "Basic realm=x"),
+            ("WWW-Authenticate", "Bearer realm=\"baton\""),
+        ];
+        assert_eq!(
+            www_authenticate_problem(&reply(401, &two_headers, ""), false),
+            None
         );
         let basic = [("www-authenticate", "Basic realm=x")];
         assert!(

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::checks::Level;
 use crate::http::Exchange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -11,6 +12,8 @@ use crate::http::Exchange;
 pub enum Verdict {
     Passed,
     Failed,
+    /// A SHOULD requirement was not met: reported, but the run still passes.
+    Warned,
     Skipped,
 }
 
@@ -19,6 +22,7 @@ impl Verdict {
         match self {
             Verdict::Passed => "PASS",
             Verdict::Failed => "FAIL",
+            Verdict::Warned => "WARN",
             Verdict::Skipped => "SKIP",
         }
     }
@@ -28,6 +32,9 @@ impl Verdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
     pub id: String,
+    /// The contract section the check enforces.
+    pub section: String,
+    pub level: Level,
     pub description: String,
     pub requirement: String,
     pub verdict: Verdict,
@@ -67,6 +74,7 @@ pub struct Report {
 pub struct Totals {
     pub passed: usize,
     pub failed: usize,
+    pub warned: usize,
     pub skipped: usize,
 }
 
@@ -76,6 +84,7 @@ impl Report {
         Totals {
             passed: count(Verdict::Passed),
             failed: count(Verdict::Failed),
+            warned: count(Verdict::Warned),
             skipped: count(Verdict::Skipped),
         }
     }
@@ -119,9 +128,14 @@ impl Report {
         {
             let _ = writeln!(out, "\n=== failure {}: {} ===", n + 1, r.id);
             let _ = writeln!(out, "what is sent: {}", r.description);
-            let _ = writeln!(out, "requirement: {}", r.requirement);
+            let _ = writeln!(out, "requirement ({}, MUST): {}", r.section, r.requirement);
             let _ = writeln!(out, "failed: {}", r.message);
             out.push_str(&render_steps(&r.steps));
+        }
+        for r in self.results.iter().filter(|r| r.verdict == Verdict::Warned) {
+            let _ = writeln!(out, "\n--- warning: {} ({}, SHOULD) ---", r.id, r.section);
+            let _ = writeln!(out, "requirement: {}", r.requirement);
+            let _ = writeln!(out, "not met: {}", r.message);
         }
         let t = self.totals();
         let _ = writeln!(
@@ -135,8 +149,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{} passed, {} failed, {} skipped",
-            t.passed, t.failed, t.skipped
+            "{} passed, {} failed, {} warnings, {} skipped",
+            t.passed, t.failed, t.warned, t.skipped
         );
         out
     }
@@ -178,32 +192,48 @@ impl Report {
         );
         for r in &self.results {
             let section = r.id.split('/').next().unwrap_or("");
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
                 xml_escape(section),
                 xml_escape(&r.id),
                 r.seconds
             );
+            let _ = writeln!(
+                out,
+                "      <properties><property name=\"contract_section\" value=\"{}\"/><property name=\"level\" value=\"{}\"/></properties>",
+                xml_escape(&r.section),
+                r.level.label()
+            );
             match r.verdict {
-                Verdict::Passed => out.push_str("/>\n"),
+                Verdict::Passed => out.push_str("    </testcase>\n"),
                 Verdict::Skipped => {
                     let _ = writeln!(
                         out,
-                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        "      <skipped message=\"{}\"/>\n    </testcase>",
+                        xml_escape(&r.message)
+                    );
+                }
+                // JUnit has no warning state: the test case passes and says why in its output.
+                Verdict::Warned => {
+                    let _ = writeln!(
+                        out,
+                        "      <system-out>WARNING (SHOULD, {}): {}</system-out>\n    </testcase>",
+                        xml_escape(&r.section),
                         xml_escape(&r.message)
                     );
                 }
                 Verdict::Failed => {
                     let detail = format!(
-                        "{}\n\nrequirement: {}\n{}",
+                        "{}\n\nrequirement ({}): {}\n{}",
                         r.message,
+                        r.section,
                         r.requirement,
                         render_steps(&r.steps)
                     );
                     let _ = writeln!(
                         out,
-                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                        "      <failure message=\"{}\">{}</failure>\n    </testcase>",
                         xml_escape(&first_line(&r.message, 200)),
                         xml_escape(&detail)
                     );
@@ -290,6 +320,12 @@ mod tests {
     fn result(id: &str, verdict: Verdict, message: &str) -> CheckResult {
         CheckResult {
             id: id.into(),
+            section: "§2 MUST reject: alg".into(),
+            level: if verdict == Verdict::Warned {
+                Level::Should
+            } else {
+                Level::Must
+            },
             description: "sends a thing".into(),
             requirement: "the server MUST <do> it".into(),
             verdict,
@@ -324,6 +360,11 @@ mod tests {
                     Verdict::Skipped,
                     "needs BATON_REFRESH_REUSE_GRACE > 0",
                 ),
+                result(
+                    "refresh/grace/same-access-token",
+                    Verdict::Warned,
+                    "a fresh access token",
+                ),
             ],
         }
     }
@@ -335,6 +376,7 @@ mod tests {
             Totals {
                 passed: 1,
                 failed: 1,
+                warned: 1,
                 skipped: 1
             }
         );
@@ -353,7 +395,11 @@ mod tests {
         assert!(text.contains(
             "$ curl -sS -i 'http://127.0.0.1:9/auth/me' -H 'Authorization: Bearer x.y.'"
         ));
-        assert!(text.trim_end().ends_with("1 passed, 1 failed, 1 skipped"));
+        assert!(
+            text.trim_end()
+                .ends_with("1 passed, 1 failed, 1 warnings, 1 skipped")
+        );
+        assert!(text.contains("--- warning: refresh/grace/same-access-token"));
     }
 
     #[test]
@@ -382,7 +428,11 @@ mod tests {
     #[test]
     fn junit_marks_failures_and_skips_and_escapes() {
         let xml = report().to_junit();
-        assert!(xml.contains("tests=\"3\" failures=\"1\" skipped=\"1\""));
+        assert!(xml.contains("tests=\"4\" failures=\"1\" skipped=\"1\""));
+        assert!(
+            xml.contains("<property name=\"contract_section\" value=\"§2 MUST reject: alg\"/>")
+        );
+        assert!(xml.contains("<system-out>WARNING (SHOULD"));
         assert!(xml.contains("<testcase classname=\"jwt\" name=\"jwt/alg-none\""));
         assert!(xml.contains("<failure message=\"accepted alg &quot;none&quot;\">"));
         assert!(xml.contains("MUST &lt;do&gt; it"));
@@ -395,6 +445,10 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
         assert_eq!(json["totals"]["failed"], 1);
         assert_eq!(json["results"][1]["verdict"], "failed");
+        assert_eq!(json["results"][1]["section"], "§2 MUST reject: alg");
+        assert_eq!(json["results"][3]["verdict"], "warned");
+        assert_eq!(json["results"][3]["level"], "SHOULD");
+        assert_eq!(json["totals"]["warned"], 1);
         assert_eq!(json["results"][1]["steps"][0]["outcome"]["Ok"], 200);
     }
 

@@ -391,6 +391,17 @@ pub struct Settings {
         global = true
     )]
     pub faults: String,
+
+    /// Legal variations of the contract for conformance testing (debug builds
+    /// with the fault-injection feature only; see src/variations.rs).
+    #[arg(
+        long,
+        env = "BATON_VARIATIONS",
+        default_value = "",
+        hide = true,
+        global = true
+    )]
+    pub variations: String,
 }
 
 impl Settings {

@@ -23,10 +23,24 @@ pub enum Fault {
     GraceForksFamily,
     /// The CSRF `Origin` check is skipped.
     NoOriginCheck,
+    /// A rotated token presented again once it has also expired is refused as
+    /// expired, and its family is not revoked.
+    ExpiredReuseKeepsFamily,
+    /// A refresh or logout carrying both a body token and the cookie uses the
+    /// cookie.
+    CookieWinsOverBody,
+    /// The 401 for a reused refresh token that came in the cookie does not
+    /// clear the cookie.
+    ReusedCookieNotCleared,
+    /// `GET /auth/sessions` lists the oldest session first.
+    SessionsOldestFirst,
+    /// `DELETE /auth/sessions/{id}` answers 404 for a session whose refresh
+    /// token has expired (instead of revoking it).
+    ExpiredSessionNotFound,
 }
 
 impl Fault {
-    pub const ALL: [(Fault, &'static str); 7] = [
+    pub const ALL: [(Fault, &'static str); 12] = [
         (Fault::RotationKeepsOldToken, "rotation-keeps-old-token"),
         (Fault::ReuseKeepsFamily, "reuse-keeps-family"),
         (Fault::CookieWithoutHttpOnly, "cookie-without-httponly"),
@@ -34,6 +48,11 @@ impl Fault {
         (Fault::IgnoreExp, "ignore-exp"),
         (Fault::GraceForksFamily, "grace-forks-family"),
         (Fault::NoOriginCheck, "no-origin-check"),
+        (Fault::ExpiredReuseKeepsFamily, "expired-reuse-keeps-family"),
+        (Fault::CookieWinsOverBody, "cookie-wins-over-body"),
+        (Fault::ReusedCookieNotCleared, "reused-cookie-not-cleared"),
+        (Fault::SessionsOldestFirst, "sessions-oldest-first"),
+        (Fault::ExpiredSessionNotFound, "expired-session-not-found"),
     ];
 
     pub fn name(self) -> &'static str {

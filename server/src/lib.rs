@@ -14,3 +14,5 @@ pub mod http;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+#[cfg(feature = "fault-injection")]
+pub mod variations;

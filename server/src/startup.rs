@@ -280,6 +280,14 @@ impl Application {
     /// Opens the database, loads the keys and binds the listener.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let faults = Faults::parse(&settings.faults).map_err(anyhow::Error::msg)?;
+        #[cfg(feature = "fault-injection")]
+        let variations = crate::variations::Variations::parse(&settings.variations)
+            .map_err(anyhow::Error::msg)?;
+        #[cfg(not(feature = "fault-injection"))]
+        anyhow::ensure!(
+            settings.variations.trim().is_empty(),
+            "BATON_VARIATIONS is set, but this build has no fault injection (it is a debug-only test feature); unset BATON_VARIATIONS"
+        );
         if !faults.is_empty() {
             tracing::warn!(faults = ?faults.names(), "DELIBERATE FAULTS ARE ENABLED: this server breaks the contract on purpose");
         }
@@ -347,6 +355,8 @@ impl Application {
             throttle,
             clock: clock.clone(),
             faults,
+            #[cfg(feature = "fault-injection")]
+            variations,
             metrics: Arc::default(),
         };
         let edge = Edge::bind(settings.bind, settings.edge_limits())

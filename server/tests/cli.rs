@@ -13,6 +13,7 @@ fn baton(dir: &std::path::Path, args: &[&str]) -> Output {
         .env("BATON_MASTER_KEY_FILE", dir.join("master.key"))
         .env_remove("BATON_MASTER_KEY")
         .env_remove("BATON_FAULTS")
+        .env_remove("BATON_VARIATIONS")
         .output()
         .expect("the baton binary runs")
 }
@@ -156,6 +157,30 @@ fn a_normal_build_refuses_to_run_with_faults() {
         .env("BATON_MASTER_KEY_FILE", dir.path().join("master.key"))
         .env("BATON_BIND", "127.0.0.1:0")
         .env("BATON_FAULTS", "accept-alg-none")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no fault injection"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[test]
+fn a_normal_build_refuses_to_run_with_variations() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("serve")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/baton.db", dir.path().display()),
+        )
+        .env("BATON_MASTER_KEY_FILE", dir.path().join("master.key"))
+        .env("BATON_BIND", "127.0.0.1:0")
+        .env_remove("BATON_FAULTS")
+        .env("BATON_VARIATIONS", "extra-fields")
         .output()
         .unwrap();
     assert!(!out.status.success());

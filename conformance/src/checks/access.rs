@@ -22,8 +22,14 @@ pub async fn token_claims(probe: Probe) -> Outcome {
         !alg.is_empty() && !alg.starts_with("HS") && !alg.eq_ignore_ascii_case("none"),
         "alg {alg:?} is not an asymmetric algorithm"
     );
+    // RFC 9068 §2.1 / RFC 7515 §4.1.9: "at+jwt", compared without case, and the full media
+    // type "application/at+jwt" means the same.
+    let typ = jws
+        .header_str("typ")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     ensure!(
-        jws.header_str("typ") == Some("at+jwt"),
+        typ == "at+jwt" || typ == "application/at+jwt",
         "typ is {:?}, expected \"at+jwt\"",
         jws.header.get("typ")
     );

@@ -36,24 +36,58 @@ pub async fn jwks(probe: Probe) -> Outcome {
         .and_then(Value::as_array)
         .ok_or_else(|| fail("the JWKS has no keys array"))?;
     ensure!(!keys.is_empty(), "the JWKS has no key");
+    // Private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1) must never be published.
     for key in keys {
-        ensure!(
-            key.get("kid").and_then(Value::as_str).is_some(),
-            "a JWK has no kid: {key}"
-        );
-        ensure!(
-            key.get("d").is_none(),
-            "a JWK contains the private part d: the JWKS leaks the signing key"
-        );
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            ensure!(
+                key.get(private).is_none(),
+                "a JWK contains the private or symmetric member {private:?}: the JWKS leaks a signing key"
+            );
+        }
     }
-    let jwks_uri = &probe.config()?.jwks_uri;
-    ensure!(
-        jwks_uri.ends_with("/.well-known/jwks.json") || jwks_uri.contains("jwks"),
-        "jwks_uri {jwks_uri} does not look like the JWKS"
-    );
     let user = probe.user().await?;
     let tokens = probe.login(&user, Channel::Body).await?;
     jwt::verify_with_jwks(&tokens.access_token, &set).map_err(fail)
+}
+
+/// The members of the auth configuration that the instances of one service must agree on
+/// (§1 "Several instances on one database form one service"). `jwks_uri` is not among them: it
+/// may name each instance's own host.
+fn agreed_members(config: &AuthConfiguration) -> Value {
+    json!({
+        "issuer": config.issuer,
+        "audience": config.audience,
+        "access_token_ttl": config.access_token_ttl,
+        "access_token_leeway": config.access_token_leeway,
+        "refresh_token_ttl": config.refresh_token_ttl,
+        "session_max_lifetime": config.session_max_lifetime,
+        "refresh_reuse_grace": config.refresh_reuse_grace,
+        "refresh_cookie": {
+            "name": config.refresh_cookie.name,
+            "path": config.refresh_cookie.path,
+            "same_site": config.refresh_cookie.same_site.to_ascii_lowercase(),
+        },
+    })
+}
+
+/// The public keys of a JWK Set, as a set: each key by its `kid` and its public parameters
+/// (RFC 7518 §6), whatever the order of the keys, of their members, or other members.
+pub(crate) fn published_keys(set: &Value) -> Result<std::collections::BTreeSet<String>, String> {
+    const PUBLIC: [&str; 7] = ["kid", "kty", "crv", "x", "y", "n", "e"];
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("the JWKS has no keys array")?;
+    Ok(keys
+        .iter()
+        .map(|key| {
+            PUBLIC
+                .iter()
+                .map(|m| format!("{m}={}", key.get(*m).and_then(Value::as_str).unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect())
 }
 
 pub async fn instances_agree(probe: Probe) -> Outcome {
@@ -69,23 +103,30 @@ pub async fn instances_agree(probe: Probe) -> Outcome {
         let c = probe
             .send(Req::get("/.well-known/auth-configuration").on_instance(i))
             .await?;
-        configs.push(c.json().unwrap_or(Value::Null));
+        let config = c
+            .json()
+            .ok_or_else(|| format!("not JSON: {}", c.summary()))
+            .and_then(|body| AuthConfiguration::parse(&body))
+            .map_err(|e| fail(format!("instance {}: {e}", i + 1)))?;
+        configs.push(agreed_members(&config));
         let k = probe
             .send(Req::get("/.well-known/jwks.json").on_instance(i))
             .await?;
-        key_sets.push(k.json().unwrap_or(Value::Null));
+        let keys = published_keys(&k.json().unwrap_or(Value::Null))
+            .map_err(|e| fail(format!("instance {}: {e}", i + 1)))?;
+        key_sets.push(keys);
     }
     for i in 1..count {
         ensure!(
             configs[i] == configs[0],
-            "instance {} has a different auth configuration: {} vs {}",
+            "instance {} publishes other values of the members every instance must share (issuer, audience, lifetimes, leeway, grace, cookie): {} vs {}",
             i + 1,
             configs[i],
             configs[0]
         );
         ensure!(
             key_sets[i] == key_sets[0],
-            "instance {} publishes a different JWKS: {} vs {}",
+            "instance {} publishes other keys in its JWKS: {:?} vs {:?}",
             i + 1,
             key_sets[i],
             key_sets[0]
@@ -372,9 +413,18 @@ pub async fn login_wrong_credentials(probe: Probe) -> Outcome {
     let strip = |v: Value| {
         let mut v = v;
         if let Some(o) = v.as_object_mut() {
-            o.remove("instance");
-            o.remove("trace_id");
-            o.remove("request_id");
+            // Members that name the request, not the answer, may differ between two requests.
+            for per_request in [
+                "instance",
+                "trace_id",
+                "traceId",
+                "request_id",
+                "requestId",
+                "correlation_id",
+                "timestamp",
+            ] {
+                o.remove(per_request);
+            }
         }
         v
     };

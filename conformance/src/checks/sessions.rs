@@ -92,6 +92,46 @@ pub async fn logout_revokes_family(probe: Probe) -> Outcome {
     Ok(())
 }
 
+/// §1 "refresh token (body or cookie)" with the body winning, as for a refresh.
+pub async fn logout_body_over_cookie(probe: Probe) -> Outcome {
+    let user = probe.user().await?;
+    let name = probe.cookie_name()?;
+    let cookie = probe.login(&user, Channel::Cookie).await?;
+    let body = probe.login(&user, Channel::Body).await?;
+    let reply = probe
+        .send(
+            Req::post("/auth/logout")
+                .cookie(&name, &cookie.refresh_token)
+                .json(&json!({"refresh_token": body.refresh_token}))
+                .expect("204"),
+        )
+        .await?;
+    ensure!(
+        reply.status == 204,
+        "a logout with a body token and a cookie: expected 204, got {}",
+        reply.summary()
+    );
+    expect_refresh_rejected(
+        &probe,
+        &body.refresh_token,
+        Channel::Body,
+        REFRESH_401_CODES,
+        "the body token after a logout that carried it and a cookie (the body wins)",
+    )
+    .await?;
+    probe
+        .refresh(&cookie.refresh_token, Channel::Cookie)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Fail(f) => fail(format!(
+                "a logout whose body named another token revoked the COOKIE's session: {}",
+                f.message
+            )),
+            other => other,
+        })?;
+    Ok(())
+}
+
 pub async fn logout_idempotent(probe: Probe) -> Outcome {
     expect_logout_204(&probe, None, Channel::Body, "a logout with no token").await?;
     let unknown = crate::jwt::b64(uuid::Uuid::new_v4().as_bytes()).repeat(2);
@@ -164,19 +204,65 @@ fn listed(reply: &crate::http::Reply) -> Result<Vec<Value>, Stop> {
         })
 }
 
+/// The most pages a listing is followed through.
+const MAX_PAGES: usize = 50;
+
+/// `GET /auth/sessions` and every further page its `Link: <…>; rel="next"` names (the contract
+/// allows a paged list). Returns the first reply (for its status) and every session listed.
+pub(crate) async fn list_sessions(
+    probe: &Probe,
+    access_token: &str,
+) -> Result<(crate::http::Reply, Vec<Value>), Stop> {
+    let first = probe
+        .send(
+            Req::get("/auth/sessions")
+                .bearer(access_token)
+                .expect("200"),
+        )
+        .await?;
+    if first.status != 200 {
+        return Ok((first, Vec::new()));
+    }
+    let mut sessions = listed(&first)?;
+    let mut next = first.next_link();
+    for _ in 0..MAX_PAGES {
+        let Some(path) = next else {
+            return Ok((first, sessions));
+        };
+        let page = probe
+            .send(Req::get(&path).bearer(access_token).expect("200"))
+            .await?;
+        sessions.extend(listed(&page)?);
+        next = page.next_link();
+    }
+    Err(fail(format!(
+        "GET /auth/sessions still names a next page after {MAX_PAGES} pages"
+    )))
+}
+
 pub async fn list(probe: Probe) -> Outcome {
     let user = probe.user().await?;
     let first = probe.login(&user, Channel::Cookie).await?;
     let second = probe.login(&user, Channel::Body).await?;
     let (sid1, sid2) = (sid(&first)?, sid(&second)?);
-    let reply = probe
-        .send(
-            Req::get("/auth/sessions")
-                .bearer(&second.access_token)
-                .expect("200"),
-        )
-        .await?;
-    let sessions = listed(&reply)?;
+    let (reply, sessions) = list_sessions(&probe, &second.access_token).await?;
+    listed(&reply)?;
+    let created: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            s.get("created_at")
+                .and_then(Value::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        })
+        .collect();
+    ensure!(
+        created.windows(2).all(|w| w[0] >= w[1]),
+        "the sessions are not listed newest first: {:?}",
+        sessions
+            .iter()
+            .map(|s| s.get("created_at").cloned().unwrap_or(Value::Null))
+            .collect::<Vec<_>>()
+    );
     let find = |id: &str| {
         sessions
             .iter()
@@ -231,13 +317,11 @@ pub async fn list(probe: Probe) -> Outcome {
         "logout: expected 204, got {}",
         logout.summary()
     );
-    let reply = probe
-        .send(Req::get("/auth/sessions").bearer(&second.access_token))
-        .await?;
+    let (reply, after) = list_sessions(&probe, &second.access_token).await?;
     if reply.status == 401 && token_expired_by(&second.access_token, reply.sent_at) {
         return Ok(()); // the access token expired meanwhile: nothing more to see
     }
-    let after = listed(&reply)?;
+    listed(&reply)?;
     ensure!(
         !after
             .iter()
@@ -286,12 +370,46 @@ pub async fn revoke_one(probe: Probe) -> Outcome {
                 .expect("404"),
         )
         .await?;
-    expect_problem(
-        &again,
-        404,
-        &["session_not_found"],
-        "deleting an already revoked session",
-    )
+    expect_problem(&again, 404, &[], "deleting an already revoked session")
+}
+
+/// §1 "an expired, never revoked one is revoked too": expiry is not revocation, so a session
+/// whose refresh token has expired can still be deleted (204), and only then is it gone (404).
+pub async fn revoke_expired(probe: Probe) -> Outcome {
+    let config = probe.config()?.clone();
+    if config.refresh_token_ttl + 2 > crate::discovery::MAX_WAIT_SECS {
+        return Err(Stop::Skip(format!(
+            "needs refresh_token_ttl ≤ {} s (BATON_REFRESH_TTL); this instance has {} s",
+            crate::discovery::MAX_WAIT_SECS - 2,
+            config.refresh_token_ttl
+        )));
+    }
+    let user = probe.user().await?;
+    let old = probe.login(&user, Channel::Body).await?;
+    let target = sid(&old)?;
+    let expired_at = old.reply.sent_at + old.refresh_expires_in as f64;
+    super::wait((expired_at + 1.5 - crate::http::now()).max(0.0)).await;
+    let caller = probe.login(&user, Channel::Body).await?;
+    let reply = probe
+        .send(
+            Req::delete(&format!("/auth/sessions/{target}"))
+                .bearer(&caller.access_token)
+                .expect("204"),
+        )
+        .await?;
+    ensure!(
+        reply.status == 204,
+        "DELETE /auth/sessions/{{own session whose refresh token has expired}}: expected 204 (an expired, never revoked session is revoked too), got {}",
+        reply.summary()
+    );
+    let again = probe
+        .send(
+            Req::delete(&format!("/auth/sessions/{target}"))
+                .bearer(&caller.access_token)
+                .expect("404"),
+        )
+        .await?;
+    expect_problem(&again, 404, &[], "deleting it again, now revoked")
 }
 
 pub async fn revoke_foreign(probe: Probe) -> Outcome {
@@ -307,12 +425,7 @@ pub async fn revoke_foreign(probe: Probe) -> Outcome {
                 .expect("404"),
         )
         .await?;
-    expect_problem(
-        &reply,
-        404,
-        &["session_not_found"],
-        "deleting another user's session",
-    )?;
+    expect_problem(&reply, 404, &[], "deleting another user's session")?;
     let unknown = uuid::Uuid::new_v4();
     let reply = probe
         .send(
@@ -321,12 +434,7 @@ pub async fn revoke_foreign(probe: Probe) -> Outcome {
                 .expect("404"),
         )
         .await?;
-    expect_problem(
-        &reply,
-        404,
-        &["session_not_found"],
-        "deleting an unknown session id",
-    )?;
+    expect_problem(&reply, 404, &[], "deleting an unknown session id")?;
     let reply = probe
         .send(
             Req::delete("/auth/sessions/not-a-uuid")
@@ -387,13 +495,11 @@ pub async fn revoke_all(probe: Probe) -> Outcome {
     )
     .await?;
     // The (stateless) access token still works, and the list is now empty.
-    let reply = probe
-        .send(Req::get("/auth/sessions").bearer(&second.access_token))
-        .await?;
+    let (reply, sessions) = list_sessions(&probe, &second.access_token).await?;
     if reply.status == 401 && token_expired_by(&second.access_token, reply.sent_at) {
         return Ok(()); // the access token expired meanwhile: nothing more to see
     }
-    let sessions = listed(&reply)?;
+    listed(&reply)?;
     ensure!(
         sessions.is_empty(),
         "sessions are still listed after log-out-everywhere: {sessions:?}"

@@ -6,7 +6,12 @@ use crate::ensure;
 use crate::http::{Reply, Req};
 use crate::probe::{Channel, Outcome, Probe, Stop, expect_problem, fail};
 
-fn set_cookie_violations(probe: &Probe, reply: &Reply, expires_in: i64, what: &str) -> Outcome {
+pub(crate) fn set_cookie_violations(
+    probe: &Probe,
+    reply: &Reply,
+    expires_in: i64,
+    what: &str,
+) -> Outcome {
     let config = probe.config()?;
     let name = &config.refresh_cookie.name;
     let cookie = reply

@@ -309,6 +309,9 @@ impl Sessions {
         if session.revoked_at.is_some() {
             return Ok(Some(Err(AuthError::SessionRevoked)));
         }
+        if self.faults.has(Fault::ExpiredReuseKeepsFamily) && token.expires_at <= now.as_millis() {
+            return Ok(Some(Err(AuthError::RefreshTokenExpired)));
+        }
         if let Some(rotated_at) = token.rotated_at {
             if let Some(issued) = self
                 .within_grace(presented, &token, &session, rotated_at, now)
@@ -464,6 +467,15 @@ impl Sessions {
     /// an already revoked id are all "not found", revealing nothing.
     pub async fn revoke_own(&self, user_id: &str, session_id: &str) -> Result<(), AuthError> {
         let session = store::find_session(&self.db, session_id).await?;
+        if self.faults.has(Fault::ExpiredSessionNotFound)
+            && session.as_ref().is_some_and(|s| {
+                self.clock.now()
+                    >= Timestamp::from_millis(s.last_used_at)
+                        .saturating_add(self.policy.refresh_ttl)
+            })
+        {
+            return Err(AuthError::SessionNotFound);
+        }
         match session {
             Some(s) if s.user_id == user_id && s.revoked_at.is_none() => {
                 if self

@@ -159,6 +159,11 @@ fn presented_tokens(
     state: &AppState,
     from_body: Option<String>,
 ) -> Result<(Vec<String>, Channel), ApiError> {
+    if state.faults.has(Fault::CookieWinsOverBody)
+        && !read_cookies(req, &state.settings.cookie_name).is_empty()
+    {
+        return presented_tokens(req, state, None);
+    }
     if let Some(token) = from_body {
         return Ok((vec![token], Channel::Body));
     }
@@ -326,7 +331,9 @@ impl AuthApi {
                 Ok(token_response(&state, issued, channel, limits))
             }
             Err(e) => {
-                let definitive = e.ends_the_session();
+                let reused = matches!(e, AuthError::RefreshTokenReused);
+                let definitive = e.ends_the_session()
+                    && !(reused && state.faults.has(Fault::ReusedCookieNotCleared));
                 let error = ApiError::from(e);
                 state.metrics.observe_refresh(error.code().as_str());
                 if channel == Channel::Cookie && definitive {

@@ -134,6 +134,8 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
         );
     let spec_body = document.clone();
 
+    #[cfg(feature = "fault-injection")]
+    let variations = state.variations.clone();
     let metrics = state.metrics.clone();
     let metrics_for_route = state.metrics.clone();
     let fallback: Arc<dyn Fn(Request) -> FallbackFuture + Send + Sync> = match static_dir {
@@ -162,7 +164,7 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
         }),
     };
 
-    Route::new()
+    let app = Route::new()
         .nest("/", service)
         .at(
             "/openapi.json",
@@ -195,5 +197,8 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
             .as_response()
         }))
         .around(security_headers)
-        .around(move |next, req| log_requests(next, req, metrics.clone()))
+        .around(move |next, req| log_requests(next, req, metrics.clone()));
+    #[cfg(feature = "fault-injection")]
+    let app = crate::variations::install(app, variations);
+    app
 }

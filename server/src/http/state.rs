@@ -35,5 +35,8 @@ pub struct AppState {
     pub throttle: Throttle,
     pub clock: Arc<dyn Clock>,
     pub faults: Faults,
+    /// Legal variations of the contract (test builds only).
+    #[cfg(feature = "fault-injection")]
+    pub variations: crate::variations::Variations,
     pub metrics: Arc<super::metrics::Metrics>,
 }
