@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_live_token_rotates_into_a_successor_capped_by_its_session() {
-        let decided = decide(Some(token(500)), &request(950));
+        let decided = decide(Some(token(2_000)), &request(950));
         let Decision::Rotate { successor, .. } = decided else {
             panic!("a live token rotates: {decided:?}");
         };
