@@ -324,8 +324,11 @@ impl Application {
         let hasher = PasswordHasher::new(settings.hash_concurrency());
         hasher.warm_up().await?;
         let accounts = Accounts::new(db.clone(), hasher, clock.clone(), settings.registration());
+        let rotations = storage::rotation::Rotations::open(&db, settings.db_timeout)
+            .context("starting the rotation writer")?;
         let sessions = Sessions::new(
             db.clone(),
+            rotations,
             clock.clone(),
             policy.clone(),
             master.successor_key(),

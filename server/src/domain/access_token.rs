@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::bounded_map::BoundedMap;
 use super::keys::KeyRing;
+use super::refresh_token::RefreshTokenHash;
 use super::{Clock, SessionPolicy, Timestamp};
 use crate::faults::{Fault, Faults};
 
@@ -117,16 +118,42 @@ impl AccessTokens {
         }
     }
 
+    /// A token with a random `jti`, issued now.
     pub fn issue(
         &self,
         user_id: &str,
         session_id: &str,
     ) -> Result<IssuedAccessToken, NoSigningKey> {
+        let jti = uuid::Uuid::new_v4().to_string();
+        self.sign(user_id, session_id, self.clock.now(), jti)
+    }
+
+    /// The access token that goes with the refresh token `refresh`, issued
+    /// at `issued_at`: its `jti` is derived from the refresh token and its
+    /// `iat` is the refresh token's issue time, so handing out the same
+    /// refresh token again gives the same access token, byte for byte
+    /// (Ed25519 signatures are deterministic). Nothing is stored for it.
+    pub fn issue_for(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        issued_at: Timestamp,
+        refresh: &RefreshTokenHash,
+    ) -> Result<IssuedAccessToken, NoSigningKey> {
+        self.sign(user_id, session_id, issued_at, derived_jti(refresh))
+    }
+
+    fn sign(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        issued_at: Timestamp,
+        jti: String,
+    ) -> Result<IssuedAccessToken, NoSigningKey> {
         let key = self.keys.active().ok_or(NoSigningKey)?;
-        let now = self.clock.now();
         // Whole seconds throughout, so `exp - iat` is exactly the ttl and
         // `expires_in` reports it as such.
-        let iat = now.as_secs();
+        let iat = issued_at.as_secs();
         let exp =
             iat.saturating_add(i64::try_from(self.policy.access_ttl.as_secs()).unwrap_or(i64::MAX));
         let claims = AccessClaims {
@@ -135,7 +162,7 @@ impl AccessTokens {
             sub: user_id.to_owned(),
             iat,
             exp,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti,
             sid: session_id.to_owned(),
             nbf: None,
         };
@@ -305,6 +332,16 @@ impl VerifiedTokens {
             e.claims.exp.saturating_mul(1000) > now_millis
         });
     }
+}
+
+/// A `jti` for the access token of a refresh token: 128 bits of a hash of
+/// its stored hash, base64url. Unique as the refresh tokens are; the refresh
+/// token cannot be recovered from it.
+fn derived_jti(refresh: &RefreshTokenHash) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"baton/v1/jti\0");
+    digest.update(refresh.0);
+    URL_SAFE_NO_PAD.encode(&digest.finalize()[..16])
 }
 
 /// Only for the `accept-alg-none` fault: the claims of an unsigned token.

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod password;
 pub mod policy;
 pub mod refresh_token;
+pub mod rotation;
 pub mod service;
 pub mod sessions;
 pub mod throttle;

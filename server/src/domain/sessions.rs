@@ -8,8 +8,13 @@ use sea_orm::DatabaseConnection;
 
 use super::access_token::{AccessTokens, IssuedAccessToken};
 use super::refresh_token::RefreshToken;
+use super::rotation::{
+    AlreadyRotated, Family, IssuedRefresh, RotationOutcome, RotationRequest, Successor,
+    successor_expiry,
+};
 use super::{AuthError, Clock, SessionPolicy, Timestamp};
 use crate::faults::{Fault, Faults};
+use crate::storage::rotation::Rotations;
 use crate::storage::sessions::{self as store, SessionRecord, TokenRecord};
 use crate::storage::{StorageError, begin as store_begin};
 
@@ -81,6 +86,7 @@ impl RevokeReason {
 #[derive(Clone)]
 pub struct Sessions {
     db: DatabaseConnection,
+    rotations: Rotations,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
     successor_key: [u8; 32],
@@ -88,8 +94,8 @@ pub struct Sessions {
     faults: Faults,
 }
 
-/// How often a rotation is retried when its token changed between the
-/// conditional update and the read that explains the failure.
+/// How often a rotation is tried when the database aborts it to break a
+/// conflict (or, on PostgreSQL and MariaDB, its token changed under it).
 const ROTATION_ATTEMPTS: usize = 3;
 
 /// Runs a write transaction again when the database aborted it to break a
@@ -121,6 +127,7 @@ fn db_err(e: sea_orm::DbErr) -> AuthError {
 impl Sessions {
     pub fn new(
         db: DatabaseConnection,
+        rotations: Rotations,
         clock: Arc<dyn Clock>,
         policy: SessionPolicy,
         successor_key: [u8; 32],
@@ -129,6 +136,7 @@ impl Sessions {
     ) -> Self {
         Self {
             db,
+            rotations,
             clock,
             policy,
             successor_key,
@@ -141,51 +149,49 @@ impl Sessions {
         &self.access_tokens
     }
 
+    /// A token pair for `family`: the refresh token and an access token
+    /// derived from it and from its issue time, so handing out the same
+    /// refresh token again (within the grace) hands out the same pair.
     fn issue(
         &self,
-        user_id: &str,
-        session_id: &str,
+        family: &Family,
         refresh: RefreshToken,
-        refresh_expires_at: i64,
-        now: Timestamp,
+        issued: IssuedRefresh,
     ) -> Result<IssuedTokens, AuthError> {
         let access = self
             .access_tokens
-            .issue(user_id, session_id)
+            .issue_for(
+                &family.user_id,
+                &family.session_id,
+                issued.issued_at,
+                &refresh.hash(),
+            )
             .map_err(|e| AuthError::Unexpected(e.into()))?;
         Ok(IssuedTokens {
             access,
             refresh,
-            refresh_expires_at: Timestamp::from_millis(refresh_expires_at),
-            session_id: session_id.to_owned(),
-            user_id: user_id.to_owned(),
-            issued_at: now,
+            refresh_expires_at: issued.expires_at,
+            session_id: family.session_id.clone(),
+            user_id: family.user_id.clone(),
+            issued_at: issued.issued_at,
         })
-    }
-
-    /// The expiry of a token issued now: sliding, capped by the family's
-    /// absolute lifetime.
-    fn token_expiry(&self, now: Timestamp, session: &SessionRecord) -> i64 {
-        now.saturating_add(self.policy.refresh_ttl)
-            .as_millis()
-            .min(session.absolute_expires_at)
     }
 
     fn token_record(
         &self,
-        session: &SessionRecord,
+        session_id: &str,
         parent_id: Option<String>,
         token: &RefreshToken,
-        now: Timestamp,
+        issued: IssuedRefresh,
         user_agent: Option<String>,
     ) -> TokenRecord {
         TokenRecord {
             id: uuid::Uuid::new_v4().to_string(),
-            session_id: session.id.clone(),
+            session_id: session_id.to_owned(),
             parent_id,
             token_hash: token.hash().0.to_vec(),
-            issued_at: now.as_millis(),
-            expires_at: self.token_expiry(now, session),
+            issued_at: issued.issued_at.as_millis(),
+            expires_at: issued.expires_at.as_millis(),
             rotated_at: None,
             revoked_at: None,
             revoke_reason: None,
@@ -201,27 +207,33 @@ impl Sessions {
         user_agent: Option<String>,
     ) -> Result<IssuedTokens, AuthError> {
         let now = self.clock.now();
+        let session_end = now.saturating_add(self.policy.session_max_lifetime);
         let session = SessionRecord {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: user_id.to_owned(),
             created_at: now.as_millis(),
             last_used_at: now.as_millis(),
-            absolute_expires_at: now
-                .saturating_add(self.policy.session_max_lifetime)
-                .as_millis(),
+            absolute_expires_at: session_end.as_millis(),
             revoked_at: None,
             revoke_reason: None,
             user_agent: user_agent.clone(),
         };
+        let family = Family {
+            session_id: session.id.clone(),
+            user_id: user_id.to_owned(),
+        };
         let refresh = RefreshToken::generate();
-        let record = self.token_record(&session, None, &refresh, now, user_agent);
-        let expires_at = record.expires_at;
+        let issued = IssuedRefresh {
+            issued_at: now,
+            expires_at: successor_expiry(now, self.policy.refresh_ttl, session_end),
+        };
+        let record = self.token_record(&session.id, None, &refresh, issued, user_agent);
         let txn = store_begin(&self.db).await?;
-        store::insert_session(&*txn, session.clone()).await?;
+        store::insert_session(&*txn, session).await?;
         store::insert_token(&*txn, record).await?;
         txn.commit().await.map_err(db_err)?;
-        tracing::info!(session_id = %session.id, "session started");
-        self.issue(&session.user_id, &session.id, refresh, expires_at, now)
+        tracing::info!(session_id = %family.session_id, "session started");
+        self.issue(&family, refresh, issued)
     }
 
     /// Exchanges a refresh token for a new pair. See CONTRACT.md §3.
@@ -231,21 +243,56 @@ impl Sessions {
         presented: &RefreshToken,
         user_agent: Option<String>,
     ) -> Result<IssuedTokens, AuthError> {
+        let successor = self.successor_of(presented);
+        let (outcome, now) = self.claim(presented, &successor, user_agent).await?;
+        match outcome {
+            RotationOutcome::Rotated {
+                family,
+                successor: issued,
+            } => self.rotated(presented, &family, successor, issued).await,
+            RotationOutcome::AlreadyRotated(earlier) => {
+                self.replayed(presented, earlier, now).await
+            }
+            RotationOutcome::Unknown => Err(AuthError::RefreshTokenInvalid),
+            RotationOutcome::Expired => Err(AuthError::RefreshTokenExpired),
+            RotationOutcome::SessionRevoked => Err(AuthError::SessionRevoked),
+        }
+    }
+
+    /// The token that replaces `presented`: derived from it, so a repeat
+    /// within the grace yields it again without it ever being stored.
+    fn successor_of(&self, presented: &RefreshToken) -> RefreshToken {
+        if self.faults.has(Fault::RotationKeepsOldToken) {
+            return RefreshToken::generate();
+        }
+        presented.successor(&self.successor_key)
+    }
+
+    /// The one storage call of a refresh, run again when the database broke
+    /// a conflict by aborting it. Returns the outcome and the time it was
+    /// decided at.
+    async fn claim(
+        &self,
+        presented: &RefreshToken,
+        successor: &RefreshToken,
+        user_agent: Option<String>,
+    ) -> Result<(RotationOutcome, Timestamp), AuthError> {
         for _ in 0..ROTATION_ATTEMPTS {
             let now = self.clock.now();
-            match self.try_rotate(presented, now, user_agent.clone()).await {
-                Ok(Some(issued)) => return Ok(issued),
-                Ok(None) => {}
-                Err(AuthError::Storage(StorageError::Conflict(e))) => {
+            let request = RotationRequest {
+                presented: presented.hash(),
+                successor: successor.hash(),
+                successor_id: uuid::Uuid::new_v4().to_string(),
+                now,
+                refresh_ttl: self.policy.refresh_ttl,
+                user_agent: user_agent.clone(),
+            };
+            match self.rotations.rotate(request).await {
+                Ok(outcome) => return Ok((outcome, now)),
+                Err(StorageError::Conflict(e)) => {
                     tracing::debug!(error = %e, "rotation conflicted; retrying");
-                    continue;
                 }
-                Err(e) => return Err(e),
-            }
-            match self.explain_unrotatable(presented, now).await {
-                Ok(Some(outcome)) => return outcome,
-                Ok(None) | Err(AuthError::Storage(StorageError::Conflict(_))) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(AuthError::Unexpected(anyhow::anyhow!(
@@ -253,143 +300,87 @@ impl Sessions {
         )))
     }
 
-    /// The happy path: claim the token and add its successor, atomically
-    /// (storage::sessions::rotate). `None` when the token was not live.
-    async fn try_rotate(
+    async fn rotated(
         &self,
         presented: &RefreshToken,
-        now: Timestamp,
-        user_agent: Option<String>,
-    ) -> Result<Option<IssuedTokens>, AuthError> {
-        let keeps_old = self.faults.has(Fault::RotationKeepsOldToken);
-        let successor = if keeps_old {
-            RefreshToken::generate()
-        } else {
-            presented.successor(&self.successor_key)
-        };
-        let presented_hash = presented.hash();
-        let rotation = store::Rotation {
-            presented_hash: presented_hash.0.to_vec(),
-            successor_id: uuid::Uuid::new_v4().to_string(),
-            successor_hash: successor.hash().0.to_vec(),
-            now: now.as_millis(),
-            successor_expires_at: now.saturating_add(self.policy.refresh_ttl).as_millis(),
-            user_agent,
-        };
-        let Some(rotated) = store::rotate(&self.db, rotation).await? else {
-            return Ok(None);
-        };
-        if keeps_old {
-            store::unclaim(&self.db, &presented_hash.0).await?;
+        family: &Family,
+        successor: RefreshToken,
+        issued: IssuedRefresh,
+    ) -> Result<IssuedTokens, AuthError> {
+        if self.faults.has(Fault::RotationKeepsOldToken) {
+            store::unclaim(&self.db, &presented.hash().0).await?;
         }
-        tracing::debug!(session_id = %rotated.session_id, "refresh token rotated");
-        self.issue(
-            &rotated.user_id,
-            &rotated.session_id,
-            successor,
-            rotated.successor_expires_at,
-            now,
-        )
-        .map(Some)
+        tracing::debug!(session_id = %family.session_id, "refresh token rotated");
+        self.issue(family, successor, issued)
     }
 
-    /// The token could not be claimed: say why, or answer within the grace.
-    /// `None` means it changed under us and the rotation should be retried.
-    async fn explain_unrotatable(
+    /// A token rotated before: within the grace, while its successor is
+    /// unused, the same successor (and access token) again, so concurrent
+    /// refreshes (two tabs, a retried request) converge instead of forking
+    /// the family; otherwise reuse, which revokes the family.
+    async fn replayed(
         &self,
         presented: &RefreshToken,
+        earlier: AlreadyRotated,
         now: Timestamp,
-    ) -> Result<Option<Result<IssuedTokens, AuthError>>, AuthError> {
-        let Some(token) = store::find_token(&self.db, &presented.hash().0).await? else {
-            return Ok(Some(Err(AuthError::RefreshTokenInvalid)));
+    ) -> Result<IssuedTokens, AuthError> {
+        if self.faults.has(Fault::ExpiredReuseKeepsFamily) && earlier.expires_at <= now {
+            return Err(AuthError::RefreshTokenExpired);
+        }
+        let Some(successor) = self.within_grace(&earlier, now) else {
+            self.revoke_for_reuse(&earlier.family).await?;
+            return Err(AuthError::RefreshTokenReused);
         };
-        let Some(session) = store::find_session(&self.db, &token.session_id).await? else {
-            return Ok(Some(Err(AuthError::RefreshTokenInvalid)));
-        };
-        if session.revoked_at.is_some() {
-            return Ok(Some(Err(AuthError::SessionRevoked)));
-        }
-        if self.faults.has(Fault::ExpiredReuseKeepsFamily) && token.expires_at <= now.as_millis() {
-            return Ok(Some(Err(AuthError::RefreshTokenExpired)));
-        }
-        if let Some(rotated_at) = token.rotated_at {
-            if let Some(issued) = self
-                .within_grace(presented, &token, &session, rotated_at, now)
-                .await?
-            {
-                return Ok(Some(Ok(issued)));
-            }
-            self.revoke_for_reuse(&session).await?;
-            return Ok(Some(Err(AuthError::RefreshTokenReused)));
-        }
-        if token.revoked_at.is_some() {
-            return Ok(Some(Err(AuthError::SessionRevoked)));
-        }
-        if token.expires_at <= now.as_millis() {
-            return Ok(Some(Err(AuthError::RefreshTokenExpired)));
-        }
-        Ok(None)
-    }
-
-    /// Within the grace after a rotation, while the successor is unused, the
-    /// rotated token yields that same successor: concurrent refreshes (two
-    /// tabs, a retried request) converge instead of forking the family.
-    async fn within_grace(
-        &self,
-        presented: &RefreshToken,
-        token: &TokenRecord,
-        session: &SessionRecord,
-        rotated_at: i64,
-        now: Timestamp,
-    ) -> Result<Option<IssuedTokens>, AuthError> {
-        if self.policy.reuse_grace.is_zero()
-            || now > Timestamp::from_millis(rotated_at).saturating_add(self.policy.reuse_grace)
-        {
-            return Ok(None);
-        }
-        let successor = presented.successor(&self.successor_key);
-        let Some(next) = store::find_token(&self.db, &successor.hash().0).await? else {
-            return Ok(None);
-        };
-        let unused = next.session_id == session.id
-            && next.parent_id.as_deref() == Some(token.id.as_str())
-            && next.rotated_at.is_none()
-            && next.revoked_at.is_none()
-            && next.expires_at > now.as_millis();
-        if !unused {
-            return Ok(None);
-        }
         if self.faults.has(Fault::GraceForksFamily) {
-            let forked = RefreshToken::generate();
-            let record = self.token_record(session, Some(token.id.clone()), &forked, now, None);
-            let expires_at = record.expires_at;
-            store::insert_token(&self.db, record).await?;
-            return self
-                .issue(&session.user_id, &session.id, forked, expires_at, now)
-                .map(Some);
+            return self.fork(&earlier, now).await;
         }
-        tracing::debug!(session_id = %session.id, "rotated token presented within the grace");
-        self.issue(
-            &session.user_id,
-            &session.id,
-            successor,
-            next.expires_at,
-            now,
-        )
-        .map(Some)
+        tracing::debug!(session_id = %earlier.family.session_id, "rotated token presented within the grace");
+        let refresh = presented.successor(&self.successor_key);
+        self.issue(&earlier.family, refresh, successor.issued)
     }
 
-    async fn revoke_for_reuse(&self, session: &SessionRecord) -> Result<(), AuthError> {
+    fn within_grace(&self, earlier: &AlreadyRotated, now: Timestamp) -> Option<Successor> {
+        let grace = self.policy.reuse_grace;
+        let successor = earlier.successor?;
+        let in_window = !grace.is_zero() && now <= earlier.rotated_at.saturating_add(grace);
+        (in_window && successor.unused).then_some(successor)
+    }
+
+    /// Only for the `grace-forks-family` fault: a second live token.
+    async fn fork(
+        &self,
+        earlier: &AlreadyRotated,
+        now: Timestamp,
+    ) -> Result<IssuedTokens, AuthError> {
+        let forked = RefreshToken::generate();
+        let issued = IssuedRefresh {
+            issued_at: now,
+            expires_at: successor_expiry(now, self.policy.refresh_ttl, earlier.session_ends_at),
+        };
+        let session_id = &earlier.family.session_id;
+        let record = self.token_record(
+            session_id,
+            Some(earlier.token_id.clone()),
+            &forked,
+            issued,
+            None,
+        );
+        store::insert_token(&self.db, record).await?;
+        self.issue(&earlier.family, forked, issued)
+    }
+
+    async fn revoke_for_reuse(&self, family: &Family) -> Result<(), AuthError> {
         tracing::warn!(
             event = "refresh_token_reuse_detected",
-            user_id = %session.user_id,
-            session_id = %session.id,
+            user_id = %family.user_id,
+            session_id = %family.session_id,
             "a rotated refresh token was presented again; revoking its session"
         );
         if self.faults.has(Fault::ReuseKeepsFamily) {
             return Ok(());
         }
-        self.revoke_family(&session.id, RevokeReason::Reuse).await?;
+        self.revoke_family(&family.session_id, RevokeReason::Reuse)
+            .await?;
         Ok(())
     }
 

@@ -5,13 +5,16 @@ pub mod entities;
 pub mod housekeeping;
 pub mod limits;
 pub mod migration;
+pub mod rotation;
 pub mod service_settings;
 pub mod sessions;
 pub mod signing_keys;
 pub mod startup_lock;
 pub mod users;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
@@ -95,7 +98,7 @@ fn is_conflict(err: &DbErr) -> bool {
     }
 }
 
-/// A write transaction. On SQLite it also holds the process's writer lock:
+/// A write transaction. On SQLite it also holds its database's writer lock:
 /// SQLite admits one writer at a time, and writers that race for its lock
 /// sleep in its busy handler (1, 2, 5 ... 100 ms back-off) instead of
 /// queueing, which made refresh latency spiky (docs/BENCHMARKS.md). Waiting
@@ -122,9 +125,24 @@ impl WriteTransaction {
     }
 }
 
-pub(super) fn sqlite_writer_lock() -> Arc<tokio::sync::Mutex<()>> {
-    static LOCK: std::sync::OnceLock<Arc<tokio::sync::Mutex<()>>> = std::sync::OnceLock::new();
-    LOCK.get_or_init(Arc::default).clone()
+/// The writer lock of one SQLite database file, shared by every pool and the
+/// rotation writer (storage::rotation) of this process that write to it.
+/// Other processes on the same file meet in SQLite's own lock.
+pub(crate) fn sqlite_writer_lock(path: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    type Locks = HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>;
+    static LOCKS: std::sync::OnceLock<std::sync::Mutex<Locks>> = std::sync::OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(lock) = locks.get(path).and_then(Weak::upgrade) {
+        return lock;
+    }
+    // Forget the databases nobody writes to any more.
+    locks.retain(|_, lock| lock.strong_count() > 0);
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    locks.insert(path.to_owned(), Arc::downgrade(&lock));
+    lock
 }
 
 /// Begins a write transaction. MySQL/MariaDB default to REPEATABLE READ,
@@ -141,7 +159,10 @@ pub async fn begin(db: &DatabaseConnection) -> Result<WriteTransaction, StorageE
             _writer: None,
         }),
         sea_orm::DbBackend::Sqlite => {
-            let writer = sqlite_writer_lock().lock_owned().await;
+            let options = db.get_sqlite_connection_pool().connect_options();
+            let writer = sqlite_writer_lock(options.get_filename())
+                .lock_owned()
+                .await;
             Ok(WriteTransaction {
                 txn: db.begin().await?,
                 _writer: Some(writer),

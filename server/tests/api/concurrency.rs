@@ -100,3 +100,42 @@ backend_test!(concurrent_writes_of_one_user_never_fail_with_5xx, |app| {
         );
     }
 });
+
+backend_test!(
+    within_the_grace_20_concurrent_refreshes_with_one_token_get_byte_identical_answers,
+    |app| {
+        let user = app.new_user().await;
+        let tokens = app.login_body(&user).await;
+        let answers = join_all((0..20).map(|_| async {
+            let r = app.refresh_body(&tokens.refresh_token).await;
+            (r.status().as_u16(), r.text().await.unwrap())
+        }))
+        .await;
+        assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+        let bodies: HashSet<&str> = answers.iter().map(|(_, b)| b.as_str()).collect();
+        assert_eq!(
+            bodies.len(),
+            1,
+            "one token pair, byte for byte, not {}",
+            bodies.len()
+        );
+        let body: Value = serde_json::from_str(answers[0].1.as_str()).unwrap();
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(app.me(access).await.status(), 200, "and it works");
+    }
+);
+
+backend_test!(
+    a_replay_later_within_the_grace_repeats_the_first_answer_byte_for_byte,
+    |app| {
+        let user = app.new_user().await;
+        let tokens = app.login_body(&user).await;
+        let first = app.refresh_body(&tokens.refresh_token).await;
+        assert_eq!(first.status(), 200);
+        let first = first.text().await.unwrap();
+        app.clock.advance(Duration::from_millis(4_500));
+        let again = app.refresh_body(&tokens.refresh_token).await;
+        assert_eq!(again.status(), 200);
+        assert_eq!(again.text().await.unwrap(), first);
+    }
+);

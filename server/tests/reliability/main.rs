@@ -14,7 +14,9 @@ mod helpers;
 mod support;
 
 mod crash_safety;
+mod cross_backend;
 mod db_faults;
+mod group_commit;
 mod properties;
 mod revocation_races;
 mod rotation_failures;
