@@ -32,8 +32,8 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 struct Registry {
-    requests: BTreeMap<(String, &'static str, u16), u64>,
-    latency: BTreeMap<(String, &'static str), Histogram>,
+    requests: BTreeMap<(&'static str, &'static str, u16), u64>,
+    latency: BTreeMap<(&'static str, &'static str), Histogram>,
     logins: BTreeMap<&'static str, u64>,
     refreshes: BTreeMap<&'static str, u64>,
 }
@@ -43,44 +43,33 @@ pub struct Metrics {
     registry: Mutex<Registry>,
 }
 
-/// The route template of a path, so that ids never become labels.
+/// The route template of a path, so that ids never become labels (the
+/// templates come from the one route table).
 pub fn route_of(path: &str) -> &'static str {
-    const ROUTES: [&str; 14] = [
-        "/auth/register",
-        "/auth/login",
-        "/auth/refresh",
-        "/auth/logout",
-        "/auth/me",
-        "/auth/sessions",
-        "/.well-known/jwks.json",
-        "/.well-known/auth-configuration",
-        "/openapi.json",
-        "/docs",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/",
-    ];
-    if let Some(route) = ROUTES.iter().find(|r| **r == path) {
-        return route;
+    super::routes::table().label(path)
+}
+
+/// The method label: the standard ones, `other` for anything else (a
+/// client-chosen token must not grow the registry).
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
     }
-    if path.starts_with("/auth/sessions/") {
-        return "/auth/sessions/{id}";
-    }
-    "other"
 }
 
 impl Metrics {
     pub fn observe_request(&self, method: &str, path: &str, status: u16, elapsed: Duration) {
         let route = route_of(path);
-        let method = match method {
-            "GET" | "POST" | "DELETE" | "PUT" | "PATCH" | "HEAD" | "OPTIONS" => method.to_owned(),
-            _ => "other".to_owned(),
-        };
+        let method = method_label(method);
         let mut r = self.registry.lock().expect("metrics lock");
-        *r.requests
-            .entry((method.clone(), route, status))
-            .or_default() += 1;
+        *r.requests.entry((method, route, status)).or_default() += 1;
         r.latency
             .entry((method, route))
             .or_default()
@@ -183,6 +172,7 @@ mod tests {
         assert_eq!(route_of("/auth/sessions/6a1f0e2d"), "/auth/sessions/{id}");
         assert_eq!(route_of("/anything/else"), "other");
         assert_eq!(route_of("/auth/login"), "/auth/login");
+        assert_eq!(method_label("BREW"), "other");
     }
 
     #[test]

@@ -109,7 +109,7 @@ pub async fn problems<E: Endpoint>(
             let mut response = into_problem(err, authorization.as_deref());
             if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
                 && let Some(allow) = allowed_methods(uri.path())
-                && let Ok(value) = HeaderValue::from_str(&allow)
+                && let Ok(value) = HeaderValue::from_str(allow)
             {
                 // RFC 9110 §15.5.6: a 405 lists the methods the resource has.
                 response.headers_mut().insert(header::ALLOW, value);
@@ -119,66 +119,18 @@ pub async fn problems<E: Endpoint>(
     }
 }
 
-/// The methods a path supports, from the OpenAPI document (plus the routes
-/// outside it), e.g. `"DELETE, GET"` for `/auth/sessions`.
-pub fn allowed_methods(path: &str) -> Option<String> {
-    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> =
-        std::sync::OnceLock::new();
-    let routes = ROUTES.get_or_init(|| {
-        let doc: serde_json::Value =
-            serde_json::from_str(&super::openapi_document()).unwrap_or_default();
-        let mut routes: Vec<(Vec<String>, Vec<String>)> = doc["paths"]
-            .as_object()
-            .map(|paths| {
-                paths
-                    .iter()
-                    .map(|(template, ops)| {
-                        let segments = template.split('/').map(str::to_owned).collect();
-                        let methods = ops
-                            .as_object()
-                            .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
-                            .unwrap_or_default();
-                        (segments, methods)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        for extra in ["/openapi.json", "/docs", "/metrics"] {
-            routes.push((
-                extra.split('/').map(str::to_owned).collect(),
-                vec!["GET".to_owned()],
-            ));
-        }
-        routes
-    });
-    let wanted: Vec<&str> = path.split('/').collect();
-    routes
-        .iter()
-        .find(|(segments, _)| {
-            segments.len() == wanted.len()
-                && segments
-                    .iter()
-                    .zip(&wanted)
-                    .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
-        })
-        .map(|(_, methods)| {
-            let mut methods = methods.clone();
-            methods.sort();
-            methods.join(", ")
-        })
+/// The methods a path supports, from the route table, e.g. `"DELETE, GET"`
+/// for `/auth/sessions`.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    super::routes::table().allow(path)
 }
 
 pub type FallbackFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>> + Send>>;
 
+/// Paths in the API's namespaces never fall back to the web app.
 pub fn is_api_path(path: &str) -> bool {
-    path.starts_with("/auth/")
-        || path == "/auth"
-        || path.starts_with("/.well-known/")
-        || path == "/healthz"
-        || path == "/readyz"
-        || path == "/openapi.json"
-        || path == "/metrics"
+    super::routes::table().is_api(path)
 }
 
 /// Reads the body up to the limit (413 beyond it, whatever Content-Length
@@ -312,16 +264,10 @@ mod tests {
 
     #[test]
     fn allowed_methods_come_from_the_routes() {
-        assert_eq!(allowed_methods("/auth/login").as_deref(), Some("POST"));
-        assert_eq!(
-            allowed_methods("/auth/sessions").as_deref(),
-            Some("DELETE, GET")
-        );
-        assert_eq!(
-            allowed_methods("/auth/sessions/abc").as_deref(),
-            Some("DELETE")
-        );
-        assert_eq!(allowed_methods("/metrics").as_deref(), Some("GET"));
+        assert_eq!(allowed_methods("/auth/login"), Some("POST"));
+        assert_eq!(allowed_methods("/auth/sessions"), Some("DELETE, GET"));
+        assert_eq!(allowed_methods("/auth/sessions/abc"), Some("DELETE"));
+        assert_eq!(allowed_methods("/metrics"), Some("GET"));
         assert_eq!(allowed_methods("/nope"), None);
     }
 }

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod models;
 pub mod openapi;
 pub mod problem;
+pub mod routes;
 pub mod security;
 pub mod sessions;
 pub mod state;

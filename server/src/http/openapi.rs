@@ -1,29 +1,30 @@
 //! The published OpenAPI document: poem-openapi's output, finished in the
 //! few places its derive macros cannot express.
 
+use poem::http::Method;
 use serde_json::{Value, json};
-
-/// Operations whose request body may be omitted (a bare cookie POST).
-const OPTIONAL_BODIES: [&str; 2] = ["/auth/refresh", "/auth/logout"];
 
 /// Finishes the generated document:
 /// - public operations say so with `security: []` instead of saying nothing;
 /// - media types are plain `application/json` (the charset is implied by RFC 8259);
-/// - refresh and logout accept an empty body (the cookie channel);
+/// - refresh and logout accept an empty body (the cookie channel; the
+///   route table says which operations read the cookie);
 /// - a session's `user_agent` is required and nullable, as it is sent;
 /// - request schemas state the rules the domain enforces.
 pub fn finish(generated: &str) -> String {
     let mut doc: Value = serde_json::from_str(generated).expect("poem-openapi emits valid JSON");
+    let routes = super::routes::table();
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, operations) in paths.iter_mut() {
             let Some(operations) = operations.as_object_mut() else {
                 continue;
             };
-            for operation in operations.values_mut() {
+            for (method, operation) in operations.iter_mut() {
                 if operation.get("security").is_none() {
                     operation["security"] = json!([]);
                 }
-                if OPTIONAL_BODIES.contains(&path.as_str())
+                let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes());
+                if method.is_ok_and(|m| routes.body_is_optional(path, &m))
                     && let Some(body) = operation.get_mut("requestBody")
                 {
                     body["required"] = json!(false);
