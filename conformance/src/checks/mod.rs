@@ -5,6 +5,7 @@ mod access;
 mod endpoints;
 mod input;
 mod jwt_attacks;
+mod limits;
 mod refresh;
 mod sessions;
 mod web;
@@ -422,6 +423,14 @@ pub fn all() -> Vec<Check> {
             Should,
             "rotate A→B, present A again within the grace, compare the access tokens",
             "The access token of such a repeat SHOULD be the same one too (a byte-identical token pair), so that N racers hold one working access token, not N"
+        ),
+        check!(
+            "limits/global",
+            limits::global,
+            "§5 Bad input (throttling)",
+            Must,
+            "refresh with an unknown token from one address, alternating over every --base-url, until the first 429 (run it alone: it uses up this address's refresh allowance)",
+            "When it is on, every limit holds across all instances of the service, and a 429 carries Retry-After"
         ),
         check!(
             "refresh/reuse/survives-restart",
