@@ -272,6 +272,8 @@ pub struct Application {
     edge: Edge,
     port: u16,
     state: AppState,
+    /// Closed at shutdown before the pool (the SQLite writer's connection).
+    rotations: storage::rotation::Rotations,
     static_dir: Option<PathBuf>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -328,7 +330,7 @@ impl Application {
             .context("starting the rotation writer")?;
         let sessions = Sessions::new(
             db.clone(),
-            rotations,
+            rotations.clone(),
             clock.clone(),
             policy.clone(),
             master.successor_key(),
@@ -381,6 +383,7 @@ impl Application {
             edge,
             port,
             state,
+            rotations,
             static_dir,
             background: vec![keys.spawn_reloader(), housekeeping_task],
         })
@@ -405,6 +408,7 @@ impl Application {
         let app = crate::http::app(self.state, self.static_dir);
         let result = self.edge.serve(app, shutdown, SHUTDOWN_GRACE).await;
         background.iter().for_each(tokio::task::JoinHandle::abort);
+        self.rotations.close().await;
         let _ = db.close().await;
         result
     }

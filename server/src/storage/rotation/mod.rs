@@ -144,6 +144,14 @@ impl Rotations {
         }))
     }
 
+    /// Closes what rotations hold of their own (the SQLite writer's
+    /// connection); call it at shutdown, before closing the pool.
+    pub async fn close(&self) {
+        if let Backend::Sqlite(writer) = &self.0 {
+            writer.close().await;
+        }
+    }
+
     /// Rotates the presented token if it is live, or says why not.
     pub async fn rotate(&self, request: RotationRequest) -> Result<RotationOutcome, StorageError> {
         match &self.0 {

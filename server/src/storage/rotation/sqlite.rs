@@ -31,10 +31,17 @@ struct Job {
     reply: Reply,
 }
 
-/// The handle to the writer thread; it stops when the last handle is gone.
+enum Message {
+    Rotate(Job),
+    /// Finish the batch, close the connection, then say so.
+    Close(oneshot::Sender<()>),
+}
+
+/// The handle to the writer thread; it stops when the last handle is gone
+/// or when told to close.
 #[derive(Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Message>,
 }
 
 impl Writer {
@@ -46,7 +53,12 @@ impl Writer {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("baton-sqlite-writer".to_owned())
-            .spawn(move || run(conn, &queue, &lock))
+            .spawn(move || {
+                // `run` owns the connection: it is closed when `run` returns.
+                if let Some(closed) = run(conn, &queue, &lock) {
+                    let _ = closed.send(());
+                }
+            })
             .map_err(|e| StorageError::Other(DbErr::Custom(format!("starting the writer: {e}"))))?;
         Ok(Self { jobs })
     }
@@ -57,11 +69,23 @@ impl Writer {
     ) -> Result<RotationOutcome, StorageError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { request, reply })
+            .send(Message::Rotate(Job { request, reply }))
             .map_err(|_| stopped())?;
         // A request that is dropped meanwhile changes nothing here: the
         // rotation still commits (or not) as a whole, its answer unread.
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Writer {
+    /// Closes the writer's connection (at shutdown: SQLite checkpoints and
+    /// removes the write-ahead log when its last connection closes). Later
+    /// rotations are refused as unavailable.
+    pub(super) async fn close(&self) {
+        let (closed, done) = oneshot::channel();
+        if self.jobs.send(Message::Close(closed)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
+        }
     }
 }
 
@@ -86,15 +110,28 @@ fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn run(mut conn: Connection, queue: &mpsc::Receiver<Job>, lock: &tokio::sync::Mutex<()>) {
+fn run(
+    mut conn: Connection,
+    queue: &mpsc::Receiver<Message>,
+    lock: &tokio::sync::Mutex<()>,
+) -> Option<oneshot::Sender<()>> {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut closing = None;
     // Blocks for the first job of a batch; the rest are whatever queued up
-    // meanwhile. Ends when every handle is dropped.
-    while let Ok(first) = queue.recv() {
-        batch.push(first);
+    // meanwhile. Ends when every handle is dropped, or when told to close.
+    while closing.is_none() {
+        match queue.recv() {
+            Ok(Message::Rotate(job)) => batch.push(job),
+            Ok(Message::Close(closed)) => return Some(closed),
+            Err(_) => return None,
+        }
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Message::Rotate(job)) => batch.push(job),
+                Ok(Message::Close(closed)) => {
+                    closing = Some(closed);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -106,6 +143,7 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Job>, lock: &tokio::sync::Mu
             let _ = job.reply.send(result);
         }
     }
+    closing
 }
 
 /// Runs every rotation of the batch in one transaction, each in a savepoint.
