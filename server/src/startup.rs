@@ -106,12 +106,10 @@ fn prepare_sqlite_file(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connects to the configured database (no migrations).
+/// Connects to the configured database (no migrations; an SQLite file is
+/// prepared by `open_under_lock`).
 async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url();
-    if let Some(file) = sqlite_file(&url) {
-        prepare_sqlite_file(&file)?;
-    }
     let pool = PoolSettings {
         max_connections: settings.db_max_connections,
         connect_timeout: settings.db_timeout,
@@ -122,29 +120,45 @@ async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
         .with_context(|| format!("connecting to the database ({})", redact_url(&url)))
 }
 
-/// Takes the database's startup lock and applies the migrations under it;
-/// the caller does the rest of its once-per-database work, then releases it.
-async fn lock_and_migrate(
-    settings: &Settings,
-    db: &DatabaseConnection,
-) -> anyhow::Result<StartupLock> {
-    let lock_file = sqlite_file(&settings.database_url()).map(|f| {
-        let mut name = f.into_os_string();
-        name.push(".startup-lock");
-        PathBuf::from(name)
-    });
-    let lock = startup_lock::acquire(db, lock_file, STARTUP_LOCK_PATIENCE).await?;
-    if let Err(e) = storage::migrate(db).await {
+/// Connects, takes the database's startup lock and applies the migrations
+/// under it; the caller does the rest of its once-per-database work, then
+/// releases it. SQLite's lock (a file beside the database) is taken before
+/// connecting: connecting switches a fresh file to WAL mode, a write that
+/// instances starting together would race for ("database is locked").
+async fn open_under_lock(settings: &Settings) -> anyhow::Result<(DatabaseConnection, StartupLock)> {
+    let sqlite_lock = match sqlite_file(&settings.database_url()) {
+        Some(file) => {
+            prepare_sqlite_file(&file)?;
+            let mut name = file.into_os_string();
+            name.push(".startup-lock");
+            Some(startup_lock::lock_file(PathBuf::from(name), STARTUP_LOCK_PATIENCE).await?)
+        }
+        None => None,
+    };
+    let db = match connect(settings).await {
+        Ok(db) => db,
+        Err(e) => {
+            if let Some(lock) = sqlite_lock {
+                lock.release().await;
+            }
+            return Err(e);
+        }
+    };
+    let lock = match sqlite_lock {
+        Some(lock) => lock,
+        None => startup_lock::acquire(&db, STARTUP_LOCK_PATIENCE).await?,
+    };
+    if let Err(e) = storage::migrate(&db).await {
         lock.release().await;
         return Err(anyhow::Error::new(e).context("applying migrations"));
     }
-    Ok(lock)
+    Ok((db, lock))
 }
 
 /// Connects to the configured database and applies the migrations.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let db = connect(settings).await?;
-    lock_and_migrate(settings, &db).await?.release().await;
+    let (db, lock) = open_under_lock(settings).await?;
+    lock.release().await;
     Ok(db)
 }
 
@@ -299,10 +313,9 @@ impl Application {
             );
         }
         let master = load_master_key(&settings)?;
-        let db = connect(&settings).await?;
         // Once per database, one instance at a time: migrations, the first
         // signing key, the recorded settings.
-        let lock = lock_and_migrate(&settings, &db).await?;
+        let (db, lock) = open_under_lock(&settings).await?;
         let once = async {
             let keys = KeyRing::open(db.clone(), master.clone(), clock.clone())
                 .await

@@ -59,12 +59,11 @@ fn sqlx_err(e: sqlx::Error) -> StorageError {
     StorageError::from(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))
 }
 
-/// Takes the startup lock of `db`, waiting at most `patience` for an
-/// instance that holds it. For SQLite the lock is a file beside the
-/// database (`sqlite_file`); an in-memory database needs none.
+/// Takes the startup lock of a PostgreSQL or MariaDB `db`, waiting at most
+/// `patience` for an instance that holds it. SQLite's lock is a file, taken
+/// with `lock_file` before connecting; here it is nothing.
 pub async fn acquire(
     db: &DatabaseConnection,
-    sqlite_file: Option<PathBuf>,
     patience: Duration,
 ) -> Result<StartupLock, StartupLockError> {
     let deadline = Instant::now() + patience;
@@ -105,30 +104,32 @@ pub async fn acquire(
                 wait_or_give_up(deadline, patience).await?;
             }
         }
-        DbBackend::Sqlite => match sqlite_file {
-            None => Held::Nothing,
-            Some(path) => {
-                let file =
-                    crate::files::private_file(&path).map_err(|source| StartupLockError::File {
-                        path: path.clone(),
-                        source,
-                    })?;
-                loop {
-                    match file.try_lock() {
-                        Ok(()) => break Held::File(file),
-                        Err(std::fs::TryLockError::WouldBlock) => {
-                            wait_or_give_up(deadline, patience).await?;
-                        }
-                        Err(std::fs::TryLockError::Error(source)) => {
-                            return Err(StartupLockError::File { path, source });
-                        }
-                    }
-                }
-            }
-        },
         _ => Held::Nothing,
     };
     Ok(StartupLock { held })
+}
+
+/// Takes the startup lock of an SQLite database: an `flock` on `path` (a
+/// file beside the database), waiting at most `patience`.
+pub async fn lock_file(path: PathBuf, patience: Duration) -> Result<StartupLock, StartupLockError> {
+    let deadline = Instant::now() + patience;
+    let file = crate::files::private_file(&path).map_err(|source| StartupLockError::File {
+        path: path.clone(),
+        source,
+    })?;
+    loop {
+        match file.try_lock() {
+            Ok(()) => {
+                return Ok(StartupLock {
+                    held: Held::File(file),
+                });
+            }
+            Err(std::fs::TryLockError::WouldBlock) => wait_or_give_up(deadline, patience).await?,
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StartupLockError::File { path, source });
+            }
+        }
+    }
 }
 
 async fn wait_or_give_up(deadline: Instant, patience: Duration) -> Result<(), StartupLockError> {
