@@ -34,14 +34,18 @@ async fn code(r: reqwest::Response) -> String {
 #[tokio::test]
 async fn an_access_token_dies_at_its_exp_and_a_refresh_revives_the_session() {
     let dir = tempfile::tempdir().unwrap();
+    // Two seconds: `iat` and `exp` are whole seconds, so a token lives
+    // between ttl − 1 and ttl seconds. A 1 s token issued late in a second
+    // could expire before the next request; a 2 s one lives at least 1 s
+    // and is dead 2.1 s after its issue.
     let server = BatonProcess::start(
         dir.path(),
-        &[("BATON_ACCESS_TTL", "1s"), ("BATON_JWT_LEEWAY", "0s")],
+        &[("BATON_ACCESS_TTL", "2s"), ("BATON_JWT_LEEWAY", "0s")],
     );
     let http = reqwest::Client::new();
     let pair = login(&http, &server).await;
     let access = pair["access_token"].as_str().unwrap();
-    assert_eq!(pair["expires_in"], 1);
+    assert_eq!(pair["expires_in"], 2);
     let me = |token: String| http.get(server.url("/auth/me")).bearer_auth(token).send();
     assert_eq!(me(access.to_owned()).await.unwrap().status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
