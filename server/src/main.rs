@@ -1,3 +1,8 @@
+// The edge serves the whole middleware stack as one concrete type; laying
+// out its connection future in a release build takes more than the default
+// 128 levels of type queries.
+#![recursion_limit = "256"]
+
 use std::process::ExitCode;
 
 use baton::config::{Cli, Command};
