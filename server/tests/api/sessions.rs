@@ -218,6 +218,18 @@ async fn add_sessions(app: &TestApp, user_id: &str, count: usize) {
     txn.commit().await.unwrap();
 }
 
+/// A new user, logged in (body delivery), with `extra` more live sessions.
+async fn logged_in_with_more_sessions(app: &TestApp, extra: usize) -> Tokens {
+    let user = app.new_user().await;
+    let tokens = app.login_body(&user).await;
+    let user_id = claims(&tokens.access_token)["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    add_sessions(app, &user_id, extra).await;
+    tokens
+}
+
 /// The `Link: <…>; rel="next"` target of a list reply, if any.
 fn next_page(r: &reqwest::Response) -> Option<String> {
     let link = r.headers().get("link")?.to_str().unwrap();
@@ -228,13 +240,7 @@ fn next_page(r: &reqwest::Response) -> Option<String> {
 backend_test!(
     a_user_with_thousands_of_sessions_gets_bounded_pages_that_cover_every_session_once,
     |app| {
-        let user = app.new_user().await;
-        let tokens = app.login_body(&user).await;
-        let user_id = claims(&tokens.access_token)["sub"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        add_sessions(&app, &user_id, 2_499).await;
+        let tokens = logged_in_with_more_sessions(&app, 2_499).await;
 
         let first = app.sessions(&tokens.access_token).await;
         assert_eq!(first.status(), 200);
@@ -276,13 +282,7 @@ async fn the_list_stays_one_query_beyond_the_sqlite_variable_limit() {
     let Some(app) = spawn_app(Backend::Sqlite).await else {
         return;
     };
-    let user = app.new_user().await;
-    let tokens = app.login_body(&user).await;
-    let user_id = claims(&tokens.access_token)["sub"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    add_sessions(&app, &user_id, 33_000).await;
+    let tokens = logged_in_with_more_sessions(&app, 33_000).await;
     let r = app.sessions(&tokens.access_token).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 50);
