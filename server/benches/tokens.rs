@@ -13,7 +13,6 @@ use baton::domain::access_token::AccessTokens;
 use baton::domain::keys::{KeyRing, MasterKey};
 use baton::domain::refresh_token::RefreshToken;
 use baton::domain::{Clock, SessionPolicy, SystemClock};
-use baton::faults::Faults;
 use baton::storage::{self, PoolSettings};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
@@ -45,7 +44,6 @@ fn access_tokens(rt: &tokio::runtime::Runtime, dir: &tempfile::TempDir) -> Acces
             policy,
             "http://127.0.0.1:8080".to_owned(),
             "baton".to_owned(),
-            Faults::none(),
         )
     })
 }

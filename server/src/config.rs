@@ -38,6 +38,10 @@ pub enum Command {
     RotateKeys,
     /// Print this instance's OpenAPI document (JSON) to standard output.
     Openapi,
+    /// Print the deliberate faults of this test build, one a line:
+    /// name, checks that must fail, settings, checks to run (tab-separated).
+    #[cfg(feature = "fault-injection")]
+    Faults,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

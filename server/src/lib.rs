@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod domain;
+#[cfg(feature = "fault-injection")]
 pub mod faults;
 pub mod files;
 pub mod http;

@@ -68,6 +68,11 @@ async fn run() -> ExitCode {
         print!("{}", http::openapi_document());
         return ExitCode::SUCCESS;
     }
+    #[cfg(feature = "fault-injection")]
+    if let Command::Faults = command {
+        print!("{}", baton::faults::table());
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(cli.settings.log_format);
     let result = match command {
         Command::Serve => startup::serve(cli.settings).await,
@@ -79,6 +84,8 @@ async fn run() -> ExitCode {
             println!("{kid}");
         }),
         Command::Openapi => Ok(()),
+        #[cfg(feature = "fault-injection")]
+        Command::Faults => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,15 +15,16 @@ use crate::domain::housekeeping::Housekeeping;
 use crate::domain::keys::{KeyRing, MasterKey};
 use crate::domain::password::PasswordHasher;
 use crate::domain::service::ServiceSettings;
+use crate::domain::session_store::{DerivedSuccessors, SessionStore, Successors};
 use crate::domain::sessions::Sessions;
 use crate::domain::throttle::{Limit, Limits, Throttle};
 use crate::domain::{Clock, SystemClock};
-use crate::faults::Faults;
 use crate::files;
 use crate::http::client::ClientAddressRule;
 use crate::http::edge::Edge;
 use crate::http::state::{AppState, HttpSettings};
 use crate::storage::limits::MemoryStore;
+use crate::storage::sessions::SqlSessionStore;
 use crate::storage::startup_lock::{self, StartupLock};
 use crate::storage::{self, PoolSettings};
 
@@ -295,17 +296,25 @@ pub struct Application {
 impl Application {
     /// Opens the database, loads the keys and binds the listener.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let faults = Faults::parse(&settings.faults).map_err(anyhow::Error::msg)?;
         #[cfg(feature = "fault-injection")]
-        let variations = crate::variations::Variations::parse(&settings.variations)
-            .map_err(anyhow::Error::msg)?;
-        #[cfg(not(feature = "fault-injection"))]
-        anyhow::ensure!(
-            settings.variations.trim().is_empty(),
-            "BATON_VARIATIONS is set, but this build has no fault injection (it is a debug-only test feature); unset BATON_VARIATIONS"
+        let (faults, variations) = (
+            crate::faults::Faults::parse(&settings.faults).map_err(anyhow::Error::msg)?,
+            crate::variations::Variations::parse(&settings.variations)
+                .map_err(anyhow::Error::msg)?,
         );
+        #[cfg(feature = "fault-injection")]
         if !faults.is_empty() {
             tracing::warn!(faults = ?faults.names(), "DELIBERATE FAULTS ARE ENABLED: this server breaks the contract on purpose");
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        for (variable, value) in [
+            ("BATON_FAULTS", &settings.faults),
+            ("BATON_VARIATIONS", &settings.variations),
+        ] {
+            anyhow::ensure!(
+                value.trim().is_empty(),
+                "{variable} is set, but this build has no fault injection (it is a debug-only test feature); unset {variable}"
+            );
         }
         if settings.rate_limits == Switch::Off {
             tracing::warn!(
@@ -334,21 +343,31 @@ impl Application {
             policy.clone(),
             issuer.clone(),
             settings.audience.clone(),
-            faults.clone(),
         );
         let hasher = PasswordHasher::new(settings.hash_concurrency());
         hasher.warm_up().await?;
         let accounts = Accounts::new(db.clone(), hasher, clock.clone(), settings.registration());
         let rotations = storage::rotation::Rotations::open(&db, settings.db_timeout)
             .context("starting the rotation writer")?;
-        let sessions = Sessions::new(
-            db.clone(),
-            rotations.clone(),
+        let store: Arc<dyn SessionStore> =
+            Arc::new(SqlSessionStore::new(db.clone(), rotations.clone()));
+        let successors: Arc<dyn Successors> =
+            Arc::new(DerivedSuccessors::new(master.successor_key()));
+        #[cfg(feature = "fault-injection")]
+        let (store, successors) = crate::faults::decorate(
+            &faults,
+            store,
+            successors,
+            &db,
             clock.clone(),
             policy.clone(),
-            master.successor_key(),
+        );
+        let sessions = Sessions::new(
+            store,
+            successors,
+            clock.clone(),
+            policy.clone(),
             access_tokens,
-            faults.clone(),
         );
         let throttle = build_throttle(&settings, &db, clock.clone()).await?;
         let state = AppState {
@@ -372,6 +391,7 @@ impl Application {
             }),
             throttle,
             clock: clock.clone(),
+            #[cfg(feature = "fault-injection")]
             faults,
             #[cfg(feature = "fault-injection")]
             variations,

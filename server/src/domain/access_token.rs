@@ -15,7 +15,6 @@ use super::bounded_map::BoundedMap;
 use super::keys::KeyRing;
 use super::refresh_token::RefreshTokenHash;
 use super::{Clock, SessionPolicy, Timestamp};
-use crate::faults::{Fault, Faults};
 
 /// RFC 9068's media type for JWT access tokens.
 pub const TOKEN_TYPE: &str = "at+jwt";
@@ -94,7 +93,6 @@ pub struct AccessTokens {
     policy: SessionPolicy,
     issuer: String,
     audience: String,
-    faults: Faults,
     verified: VerifiedTokens,
 }
 
@@ -105,7 +103,6 @@ impl AccessTokens {
         policy: SessionPolicy,
         issuer: String,
         audience: String,
-        faults: Faults,
     ) -> Self {
         Self {
             keys,
@@ -113,7 +110,6 @@ impl AccessTokens {
             policy,
             issuer,
             audience,
-            faults,
             verified: VerifiedTokens::default(),
         }
     }
@@ -203,11 +199,6 @@ impl AccessTokens {
         if token.is_empty() {
             return Err(AccessTokenError::Malformed);
         }
-        if self.faults.has(Fault::AcceptAlgNone)
-            && let Some(claims) = unsigned_claims(token)
-        {
-            return Ok(Arc::new(claims));
-        }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(claims) = self.verified.get(&digest, &self.keys) {
             self.check_claims(&claims)?;
@@ -280,7 +271,7 @@ impl AccessTokens {
         if claims.aud != self.audience {
             return Err(AccessTokenError::WrongAudience);
         }
-        if !self.faults.has(Fault::IgnoreExp) && secs(claims.exp) + leeway <= now {
+        if secs(claims.exp) + leeway <= now {
             return Err(AccessTokenError::Expired);
         }
         if secs(claims.iat) - leeway > now {
@@ -342,16 +333,4 @@ fn derived_jti(refresh: &RefreshTokenHash) -> String {
     digest.update(b"baton/v1/jti\0");
     digest.update(refresh.0);
     URL_SAFE_NO_PAD.encode(&digest.finalize()[..16])
-}
-
-/// Only for the `accept-alg-none` fault: the claims of an unsigned token.
-fn unsigned_claims(token: &str) -> Option<AccessClaims> {
-    let mut parts = token.split('.');
-    let header = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
-    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
-    if !header["alg"].as_str()?.eq_ignore_ascii_case("none") {
-        return None;
-    }
-    let payload = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
-    serde_json::from_slice(&payload).ok()
 }

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod refresh_token;
 pub mod rotation;
 pub mod service;
+pub mod session_store;
 pub mod sessions;
 pub mod throttle;
 

@@ -4,19 +4,16 @@
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
-
 use super::access_token::{AccessTokens, IssuedAccessToken};
 use super::refresh_token::RefreshToken;
 use super::rotation::{
     AlreadyRotated, Family, IssuedRefresh, RotationOutcome, RotationRequest, Successor,
     successor_expiry,
 };
+use super::session_store::{SessionStore, Successors};
 use super::{AuthError, Clock, SessionPolicy, Timestamp};
-use crate::faults::{Fault, Faults};
-use crate::storage::rotation::Rotations;
-use crate::storage::sessions::{self as store, SessionRecord, TokenRecord};
-use crate::storage::{StorageError, begin as store_begin};
+use crate::storage::StorageError;
+use crate::storage::sessions::{SessionRecord, TokenRecord};
 
 /// A token pair handed to a client.
 #[derive(Debug, Clone)]
@@ -73,7 +70,7 @@ pub enum RevokeReason {
 }
 
 impl RevokeReason {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Logout => "logout",
             Self::Reuse => "reuse",
@@ -85,13 +82,11 @@ impl RevokeReason {
 
 #[derive(Clone)]
 pub struct Sessions {
-    db: DatabaseConnection,
-    rotations: Rotations,
+    store: Arc<dyn SessionStore>,
+    successors: Arc<dyn Successors>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
-    successor_key: [u8; 32],
     access_tokens: AccessTokens,
-    faults: Faults,
 }
 
 /// How often a rotation is tried when the database aborts it to break a
@@ -120,28 +115,20 @@ where
     }
 }
 
-fn db_err(e: sea_orm::DbErr) -> AuthError {
-    AuthError::Storage(StorageError::from(e))
-}
-
 impl Sessions {
     pub fn new(
-        db: DatabaseConnection,
-        rotations: Rotations,
+        store: Arc<dyn SessionStore>,
+        successors: Arc<dyn Successors>,
         clock: Arc<dyn Clock>,
         policy: SessionPolicy,
-        successor_key: [u8; 32],
         access_tokens: AccessTokens,
-        faults: Faults,
     ) -> Self {
         Self {
-            db,
-            rotations,
+            store,
+            successors,
             clock,
             policy,
-            successor_key,
             access_tokens,
-            faults,
         }
     }
 
@@ -228,10 +215,7 @@ impl Sessions {
             expires_at: successor_expiry(now, self.policy.refresh_ttl, session_end),
         };
         let record = self.token_record(&session.id, None, &refresh, issued, user_agent);
-        let txn = store_begin(&self.db).await?;
-        store::insert_session(&*txn, session).await?;
-        store::insert_token(&*txn, record).await?;
-        txn.commit().await.map_err(db_err)?;
+        self.store.start(session, record).await?;
         tracing::info!(session_id = %family.session_id, "session started");
         self.issue(&family, refresh, issued)
     }
@@ -243,29 +227,23 @@ impl Sessions {
         presented: &RefreshToken,
         user_agent: Option<String>,
     ) -> Result<IssuedTokens, AuthError> {
-        let successor = self.successor_of(presented);
+        let successor = self.successors.successor_of(presented);
         let (outcome, now) = self.claim(presented, &successor, user_agent).await?;
         match outcome {
             RotationOutcome::Rotated {
                 family,
                 successor: issued,
-            } => self.rotated(presented, &family, successor, issued).await,
+            } => {
+                tracing::debug!(session_id = %family.session_id, "refresh token rotated");
+                self.issue(&family, successor, issued)
+            }
             RotationOutcome::AlreadyRotated(earlier) => {
-                self.replayed(presented, earlier, now).await
+                self.replayed(successor, earlier, now).await
             }
             RotationOutcome::Unknown => Err(AuthError::RefreshTokenInvalid),
             RotationOutcome::Expired => Err(AuthError::RefreshTokenExpired),
             RotationOutcome::SessionRevoked => Err(AuthError::SessionRevoked),
         }
-    }
-
-    /// The token that replaces `presented`: derived from it, so a repeat
-    /// within the grace yields it again without it ever being stored.
-    fn successor_of(&self, presented: &RefreshToken) -> RefreshToken {
-        if self.faults.has(Fault::RotationKeepsOldToken) {
-            return RefreshToken::generate();
-        }
-        presented.successor(&self.successor_key)
     }
 
     /// The one storage call of a refresh, run again when the database broke
@@ -287,7 +265,7 @@ impl Sessions {
                 refresh_ttl: self.policy.refresh_ttl,
                 user_agent: user_agent.clone(),
             };
-            match self.rotations.rotate(request).await {
+            match self.store.rotate(request).await {
                 Ok(outcome) => return Ok((outcome, now)),
                 Err(StorageError::Conflict(e)) => {
                     tracing::debug!(error = %e, "rotation conflicted; retrying");
@@ -300,43 +278,22 @@ impl Sessions {
         )))
     }
 
-    async fn rotated(
-        &self,
-        presented: &RefreshToken,
-        family: &Family,
-        successor: RefreshToken,
-        issued: IssuedRefresh,
-    ) -> Result<IssuedTokens, AuthError> {
-        if self.faults.has(Fault::RotationKeepsOldToken) {
-            store::unclaim(&self.db, &presented.hash().0).await?;
-        }
-        tracing::debug!(session_id = %family.session_id, "refresh token rotated");
-        self.issue(family, successor, issued)
-    }
-
     /// A token rotated before: within the grace, while its successor is
     /// unused, the same successor (and access token) again, so concurrent
     /// refreshes (two tabs, a retried request) converge instead of forking
     /// the family; otherwise reuse, which revokes the family.
     async fn replayed(
         &self,
-        presented: &RefreshToken,
+        successor: RefreshToken,
         earlier: AlreadyRotated,
         now: Timestamp,
     ) -> Result<IssuedTokens, AuthError> {
-        if self.faults.has(Fault::ExpiredReuseKeepsFamily) && earlier.expires_at <= now {
-            return Err(AuthError::RefreshTokenExpired);
-        }
-        let Some(successor) = self.within_grace(&earlier, now) else {
+        let Some(stored) = self.within_grace(&earlier, now) else {
             self.revoke_for_reuse(&earlier.family).await?;
             return Err(AuthError::RefreshTokenReused);
         };
-        if self.faults.has(Fault::GraceForksFamily) {
-            return self.fork(&earlier, now).await;
-        }
         tracing::debug!(session_id = %earlier.family.session_id, "rotated token presented within the grace");
-        let refresh = presented.successor(&self.successor_key);
-        self.issue(&earlier.family, refresh, successor.issued)
+        self.issue(&earlier.family, successor, stored.issued)
     }
 
     fn within_grace(&self, earlier: &AlreadyRotated, now: Timestamp) -> Option<Successor> {
@@ -346,29 +303,6 @@ impl Sessions {
         (in_window && successor.unused).then_some(successor)
     }
 
-    /// Only for the `grace-forks-family` fault: a second live token.
-    async fn fork(
-        &self,
-        earlier: &AlreadyRotated,
-        now: Timestamp,
-    ) -> Result<IssuedTokens, AuthError> {
-        let forked = RefreshToken::generate();
-        let issued = IssuedRefresh {
-            issued_at: now,
-            expires_at: successor_expiry(now, self.policy.refresh_ttl, earlier.session_ends_at),
-        };
-        let session_id = &earlier.family.session_id;
-        let record = self.token_record(
-            session_id,
-            Some(earlier.token_id.clone()),
-            &forked,
-            issued,
-            None,
-        );
-        store::insert_token(&self.db, record).await?;
-        self.issue(&earlier.family, forked, issued)
-    }
-
     async fn revoke_for_reuse(&self, family: &Family) -> Result<(), AuthError> {
         tracing::warn!(
             event = "refresh_token_reuse_detected",
@@ -376,9 +310,6 @@ impl Sessions {
             session_id = %family.session_id,
             "a rotated refresh token was presented again; revoking its session"
         );
-        if self.faults.has(Fault::ReuseKeepsFamily) {
-            return Ok(());
-        }
         self.revoke_family(&family.session_id, RevokeReason::Reuse)
             .await?;
         Ok(())
@@ -390,7 +321,11 @@ impl Sessions {
         session_id: &str,
         reason: RevokeReason,
     ) -> Result<bool, AuthError> {
-        let revoked = retry_on_conflict(|| self.try_revoke_family(session_id, reason)).await?;
+        let revoked = retry_on_conflict(|| {
+            self.store
+                .revoke_session(session_id, reason, self.clock.now())
+        })
+        .await?;
         if revoked {
             tracing::info!(
                 event = "session_revoked",
@@ -402,18 +337,6 @@ impl Sessions {
         Ok(revoked)
     }
 
-    async fn try_revoke_family(
-        &self,
-        session_id: &str,
-        reason: RevokeReason,
-    ) -> Result<bool, StorageError> {
-        let now = self.clock.now().as_millis();
-        let txn = store_begin(&self.db).await?;
-        let revoked = store::revoke_session(&*txn, session_id, reason.as_str(), now).await?;
-        txn.commit().await?;
-        Ok(revoked)
-    }
-
     /// Revokes the family of the presented token, whatever state the token is
     /// in; unknown tokens are ignored (logout is idempotent).
     #[tracing::instrument(skip_all)]
@@ -421,8 +344,8 @@ impl Sessions {
         let Some(presented) = presented else {
             return Ok(());
         };
-        if let Some(token) = store::find_token(&self.db, &presented.hash().0).await? {
-            self.revoke_family(&token.session_id, RevokeReason::Logout)
+        if let Some(session_id) = self.store.session_of(&presented.hash()).await? {
+            self.revoke_family(&session_id, RevokeReason::Logout)
                 .await?;
         }
         Ok(())
@@ -439,8 +362,10 @@ impl Sessions {
         let limit = page.limit.clamp(1, SessionPage::MAX_LIMIT);
         let now = self.clock.now();
         // One more than asked for says whether another page follows.
-        let mut sessions =
-            store::live_sessions(&self.db, user_id, now, page.after.as_ref(), limit + 1).await?;
+        let mut sessions = self
+            .store
+            .live_sessions(user_id, now, page.after.as_ref(), limit + 1)
+            .await?;
         let next = (sessions.len() > limit).then(|| {
             sessions.truncate(limit);
             sessions.last().map(|s| SessionCursor {
@@ -457,18 +382,8 @@ impl Sessions {
     /// Revokes one of the user's own sessions. Another user's, an unknown and
     /// an already revoked id are all "not found", revealing nothing.
     pub async fn revoke_own(&self, user_id: &str, session_id: &str) -> Result<(), AuthError> {
-        let session = store::find_session(&self.db, session_id).await?;
-        if self.faults.has(Fault::ExpiredSessionNotFound)
-            && session.as_ref().is_some_and(|s| {
-                self.clock.now()
-                    >= Timestamp::from_millis(s.last_used_at)
-                        .saturating_add(self.policy.refresh_ttl)
-            })
-        {
-            return Err(AuthError::SessionNotFound);
-        }
-        match session {
-            Some(s) if s.user_id == user_id && s.revoked_at.is_none() => {
+        match self.store.find_session(session_id).await? {
+            Some(s) if s.user_id == user_id && !s.revoked => {
                 if self
                     .revoke_family(session_id, RevokeReason::RevokedByUser)
                     .await?
@@ -484,18 +399,12 @@ impl Sessions {
 
     /// "Log out everywhere": revokes every family of the user.
     pub async fn revoke_all(&self, user_id: &str) -> Result<usize, AuthError> {
-        let revoked = retry_on_conflict(|| async {
-            let now = self.clock.now().as_millis();
-            let txn = store_begin(&self.db).await?;
-            let n = store::revoke_user_sessions(
-                &*txn,
+        let revoked = retry_on_conflict(|| {
+            self.store.revoke_user_sessions(
                 user_id,
-                RevokeReason::LogoutEverywhere.as_str(),
-                now,
+                RevokeReason::LogoutEverywhere,
+                self.clock.now(),
             )
-            .await?;
-            txn.commit().await?;
-            Ok(n)
         })
         .await?;
         tracing::info!(

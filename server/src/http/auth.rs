@@ -20,7 +20,6 @@ use crate::domain::AuthError;
 use crate::domain::refresh_token::RefreshToken;
 use crate::domain::sessions::IssuedTokens;
 use crate::domain::throttle::Throttled;
-use crate::faults::Fault;
 
 pub struct AuthApi;
 
@@ -115,14 +114,8 @@ fn token_response(
     // Both lifetimes count from the moment of issue, not from "now" a few
     // milliseconds later, so a fresh token reports its full lifetime.
     let refresh_expires_in = issued.issued_at.until(issued.refresh_expires_at).as_secs();
-    let cookie = (channel == Channel::Cookie).then(|| {
-        set_refresh_cookie(
-            &state.settings,
-            issued.refresh.expose(),
-            refresh_expires_in,
-            !state.faults.has(Fault::CookieWithoutHttpOnly),
-        )
-    });
+    let cookie = (channel == Channel::Cookie)
+        .then(|| set_refresh_cookie(&state.settings, issued.refresh.expose(), refresh_expires_in));
     let body = TokenPair {
         access_token: issued.access.token,
         token_type: "Bearer".to_owned(),
@@ -159,19 +152,11 @@ fn presented_tokens(
     state: &AppState,
     from_body: Option<String>,
 ) -> Result<(Vec<String>, Channel), ApiError> {
-    if state.faults.has(Fault::CookieWinsOverBody)
-        && !read_cookies(req, &state.settings.cookie_name).is_empty()
-    {
-        return presented_tokens(req, state, None);
-    }
     if let Some(token) = from_body {
         return Ok((vec![token], Channel::Body));
     }
     let tokens = read_cookies(req, &state.settings.cookie_name);
-    if !tokens.is_empty()
-        && !state.faults.has(Fault::NoOriginCheck)
-        && !origin_allowed(req, &state.settings)
-    {
+    if !tokens.is_empty() && !origin_allowed(req, &state.settings) {
         return Err(ApiError::OriginNotAllowed);
     }
     Ok((tokens, Channel::Cookie))
@@ -331,9 +316,7 @@ impl AuthApi {
                 Ok(token_response(&state, issued, channel, limits))
             }
             Err(e) => {
-                let reused = matches!(e, AuthError::RefreshTokenReused);
-                let definitive = e.ends_the_session()
-                    && !(reused && state.faults.has(Fault::ReusedCookieNotCleared));
+                let definitive = e.ends_the_session();
                 let error = ApiError::from(e);
                 state.metrics.observe_refresh(error.code().as_str());
                 if channel == Channel::Cookie && definitive {

@@ -6,16 +6,10 @@ use poem::http::header;
 use super::state::HttpSettings;
 
 /// `Set-Cookie` for a refresh token living `max_age_secs` more seconds.
-pub fn set_refresh_cookie(
-    settings: &HttpSettings,
-    token: &str,
-    max_age_secs: u64,
-    http_only: bool,
-) -> String {
-    let http_only = if http_only { "; HttpOnly" } else { "" };
+pub fn set_refresh_cookie(settings: &HttpSettings, token: &str, max_age_secs: u64) -> String {
     format!(
-        "{}={}; Path={}; Max-Age={}{}; Secure; SameSite=Strict",
-        settings.cookie_name, token, settings.cookie_path, max_age_secs, http_only
+        "{}={}; Path={}; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+        settings.cookie_name, token, settings.cookie_path, max_age_secs
     )
 }
 
@@ -101,7 +95,7 @@ mod tests {
 
     #[test]
     fn the_cookie_carries_every_protective_attribute() {
-        let c = set_refresh_cookie(&settings(), "tok", 3600, true);
+        let c = set_refresh_cookie(&settings(), "tok", 3600);
         assert_eq!(
             c,
             "__Secure-baton_refresh=tok; Path=/auth; Max-Age=3600; HttpOnly; Secure; SameSite=Strict"

@@ -136,7 +136,12 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
     let spec_body = document.clone();
 
     #[cfg(feature = "fault-injection")]
-    let variations = state.variations.clone();
+    let (variations, faults, cookie_name, access_tokens) = (
+        state.variations.clone(),
+        state.faults.clone(),
+        state.settings.cookie_name.clone(),
+        state.sessions.access_tokens().clone(),
+    );
     let metrics = state.metrics.clone();
     let metrics_for_route = state.metrics.clone();
     let fallback: Arc<dyn Fn(Request) -> FallbackFuture + Send + Sync> = match static_dir {
@@ -200,6 +205,11 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> impl Endpoint {
         .around(security_headers)
         .around(move |next, req| log_requests(next, req, metrics.clone()));
     #[cfg(feature = "fault-injection")]
-    let app = crate::variations::install(app, variations);
+    let app = crate::faults::install(
+        crate::variations::install(app, variations),
+        faults,
+        cookie_name,
+        access_tokens,
+    );
     app
 }

@@ -85,10 +85,7 @@ impl SessionsApi {
             limit,
             after: cursor.0.as_deref().map(decode_cursor).transpose()?,
         };
-        let (mut sessions, next) = state.sessions.list(&auth.0.sub, &auth.0.sid, page).await?;
-        if state.faults.has(crate::faults::Fault::SessionsOldestFirst) {
-            sessions.reverse();
-        }
+        let (sessions, next) = state.sessions.list(&auth.0.sub, &auth.0.sid, page).await?;
         let link = next.map(|next| {
             format!(
                 "</auth/sessions?limit={limit}&cursor={}>; rel=\"next\"",

@@ -8,7 +8,6 @@ use crate::domain::keys::KeyRing;
 use crate::domain::sessions::Sessions;
 use crate::domain::throttle::Throttle;
 use crate::domain::{Clock, SessionPolicy};
-use crate::faults::Faults;
 
 /// Settings the HTTP layer needs (cookie, origins, published configuration).
 #[derive(Debug, Clone)]
@@ -34,7 +33,9 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     pub throttle: Throttle,
     pub clock: Arc<dyn Clock>,
-    pub faults: Faults,
+    /// Deliberate faults (test builds only).
+    #[cfg(feature = "fault-injection")]
+    pub faults: crate::faults::Faults,
     /// Legal variations of the contract (test builds only).
     #[cfg(feature = "fault-injection")]
     pub variations: crate::variations::Variations,

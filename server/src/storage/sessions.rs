@@ -3,10 +3,17 @@
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-use super::StorageError;
+use async_trait::async_trait;
+use sea_orm::DatabaseConnection;
+
 use super::entities::{refresh_token, session};
+use super::rotation::Rotations;
+use super::{StorageError, begin};
 use crate::domain::Timestamp;
-use crate::domain::sessions::{SessionCursor, SessionSummary};
+use crate::domain::refresh_token::RefreshTokenHash;
+use crate::domain::rotation::{RotationOutcome, RotationRequest};
+use crate::domain::session_store::{SessionStore, StoredSession};
+use crate::domain::sessions::{RevokeReason, SessionCursor, SessionSummary};
 
 pub use refresh_token::Model as TokenRecord;
 pub use session::Model as SessionRecord;
@@ -222,15 +229,77 @@ pub async fn count_live_tokens<C: ConnectionTrait>(
         .len())
 }
 
-/// Only for the `rotation-keeps-old-token` fault: undoes a claim.
-pub async fn unclaim<C: ConnectionTrait>(db: &C, token_hash: &[u8]) -> Result<(), StorageError> {
-    refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::RotatedAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .filter(refresh_token::Column::TokenHash.eq(token_hash.to_vec()))
-        .exec(db)
-        .await?;
-    Ok(())
+/// Sessions in a SQL database: sea-orm for everything but the hot write,
+/// rotation, which has a path of its own per backend ([`Rotations`]).
+pub struct SqlSessionStore {
+    db: DatabaseConnection,
+    rotations: Rotations,
+}
+
+impl SqlSessionStore {
+    pub fn new(db: DatabaseConnection, rotations: Rotations) -> Self {
+        Self { db, rotations }
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlSessionStore {
+    async fn start(&self, session: SessionRecord, first: TokenRecord) -> Result<(), StorageError> {
+        let txn = begin(&self.db).await?;
+        insert_session(&*txn, session).await?;
+        insert_token(&*txn, first).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn rotate(&self, request: RotationRequest) -> Result<RotationOutcome, StorageError> {
+        self.rotations.rotate(request).await
+    }
+
+    async fn session_of(&self, token: &RefreshTokenHash) -> Result<Option<String>, StorageError> {
+        Ok(find_token(&self.db, &token.0).await?.map(|t| t.session_id))
+    }
+
+    async fn find_session(&self, id: &str) -> Result<Option<StoredSession>, StorageError> {
+        Ok(find_session(&self.db, id).await?.map(|s| StoredSession {
+            user_id: s.user_id,
+            revoked: s.revoked_at.is_some(),
+            last_used_at: Timestamp::from_millis(s.last_used_at),
+        }))
+    }
+
+    async fn revoke_session(
+        &self,
+        id: &str,
+        reason: RevokeReason,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let txn = begin(&self.db).await?;
+        let revoked = revoke_session(&*txn, id, reason.as_str(), now.as_millis()).await?;
+        txn.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        reason: RevokeReason,
+        now: Timestamp,
+    ) -> Result<u64, StorageError> {
+        let txn = begin(&self.db).await?;
+        let revoked =
+            revoke_user_sessions(&*txn, user_id, reason.as_str(), now.as_millis()).await?;
+        txn.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn live_sessions(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        after: Option<&SessionCursor>,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StorageError> {
+        live_sessions(&self.db, user_id, now, after, limit).await
+    }
 }

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use baton::domain::access_token::AccessTokens;
-use baton::faults::Faults;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::header::HeaderValue;
@@ -212,7 +211,6 @@ fn the_access_token_verifier_refuses_arbitrary_strings_without_panicking() {
         app.settings.policy(),
         app.settings.issuer(),
         app.settings.audience.clone(),
-        Faults::none(),
     );
     let valid = tokens.issue("user", "session").unwrap().token;
     assert!(rt.block_on(tokens.verify(&valid)).is_ok());
