@@ -224,7 +224,7 @@ pub(crate) async fn list_sessions(
         return Ok((first, Vec::new()));
     }
     let mut sessions = listed(&first)?;
-    let mut next = first.next_link();
+    let mut next = first.next_link_from("/auth/sessions");
     for _ in 0..MAX_PAGES {
         let Some(path) = next else {
             return Ok((first, sessions));
@@ -233,7 +233,7 @@ pub(crate) async fn list_sessions(
             .send(Req::get(&path).bearer(access_token).expect("200"))
             .await?;
         sessions.extend(listed(&page)?);
-        next = page.next_link();
+        next = page.next_link_from(&path);
     }
     Err(fail(format!(
         "GET /auth/sessions still names a next page after {MAX_PAGES} pages"
