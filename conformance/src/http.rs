@@ -155,17 +155,15 @@ impl Reply {
     pub fn code(&self) -> Option<String> {
         self.str_field("code")
     }
-    /// The target of the `Link` header's `rel="next"` (RFC 8288), as a path and query to send to
-    /// the same instance: how a paged list says there is more.
-    pub fn next_link(&self) -> Option<String> {
-        for value in self.header_values("link") {
-            for link in value.split(',') {
-                let mut parts = link.split(';');
-                let target = parts.next()?.trim();
-                let Some(uri) = target.strip_prefix('<').and_then(|t| t.strip_suffix('>')) else {
-                    continue;
-                };
-                let is_next = parts.any(|p| {
+    /// The target of the `Link` header's `rel="next"` (RFC 8288), resolved against `base` (the
+    /// path and query this reply answered, RFC 3986 §5.2) into a path and query to send to an
+    /// instance: how a paged list says there is more. The target may be absolute (any host: the
+    /// instances form one service), an absolute path, or relative (`?cursor=x`, `sessions?…`).
+    pub fn next_link_from(&self, base: &str) -> Option<String> {
+        self.header_values("link")
+            .flat_map(link_values)
+            .find(|(_, params)| {
+                params.split(';').any(|p| {
                     p.trim().split_once('=').is_some_and(|(k, v)| {
                         k.trim().eq_ignore_ascii_case("rel")
                             && v.trim()
@@ -173,18 +171,9 @@ impl Reply {
                                 .split_whitespace()
                                 .any(|r| r.eq_ignore_ascii_case("next"))
                     })
-                });
-                if is_next {
-                    // An absolute URI names this or another instance of the service: keep its path.
-                    let path = match uri.split_once("://") {
-                        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
-                        None => uri,
-                    };
-                    return Some(path.to_string());
-                }
-            }
-        }
-        None
+                })
+            })
+            .map(|(target, _)| resolve_reference(base, &target))
     }
     pub fn set_cookie(&self, name: &str) -> Option<SetCookie> {
         cookie::find(self.header_values("set-cookie"), name)
@@ -200,6 +189,100 @@ impl Reply {
         }
         format!("{} {}", self.status, text)
     }
+}
+
+/// The link-values of one `Link` header value: each target (between `<` and `>`, so a comma
+/// inside a URI does not split it) with the parameters that follow it.
+fn link_values(value: &str) -> Vec<(String, String)> {
+    let mut links = Vec::new();
+    let mut rest = value;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>').map(|i| open + i) else {
+            break;
+        };
+        let target = rest[open + 1..close].trim().to_string();
+        let after = &rest[close + 1..];
+        let params_end = after.find('<').unwrap_or(after.len());
+        let params = after[..params_end].trim_end().trim_end_matches(',');
+        links.push((target, params.to_string()));
+        rest = &after[params_end..];
+    }
+    links
+}
+
+/// Resolves a URI reference against `base` (a path with an optional query) as RFC 3986 §5.2
+/// does, keeping only the path and query: an absolute URI or a network-path reference names an
+/// instance of the service, whose path is what the suite sends to its own instances.
+pub fn resolve_reference(base: &str, reference: &str) -> String {
+    let reference = reference.split('#').next().unwrap_or("");
+    let has_scheme = reference.split_once(':').is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    let without_authority = |r: &str| -> String {
+        let after = r.trim_start_matches('/');
+        match after.find(['/', '?']) {
+            Some(i) if after[i..].starts_with('/') => after[i..].to_string(),
+            Some(i) => format!("/{}", &after[i..]),
+            None => "/".to_string(),
+        }
+    };
+    let (base_path, _) = base.split_once('?').unwrap_or((base, ""));
+    let target = if has_scheme {
+        let rest = &reference[reference.find(':').unwrap_or(0) + 1..];
+        match rest.strip_prefix("//") {
+            Some(authority_and_path) => without_authority(authority_and_path),
+            None => rest.to_string(),
+        }
+    } else if let Some(rest) = reference.strip_prefix("//") {
+        without_authority(rest)
+    } else if reference.starts_with('/') {
+        reference.to_string()
+    } else if reference.is_empty() {
+        base.to_string()
+    } else if reference.starts_with('?') {
+        format!("{base_path}{reference}")
+    } else {
+        let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+        format!("{}{reference}", if dir.is_empty() { "/" } else { dir })
+    };
+    remove_dot_segments(&target)
+}
+
+/// RFC 3986 §5.2.4 on the path part (the query is kept as it is).
+fn remove_dot_segments(target: &str) -> String {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let mut resolved = format!("/{}", out.join("/"));
+    if let Some(q) = query {
+        resolved.push('?');
+        resolved.push_str(q);
+    }
+    resolved
 }
 
 #[cfg(test)]
@@ -218,19 +301,47 @@ mod tests {
 
     #[test]
     fn the_next_link_is_found_in_any_form() {
+        let base = "/auth/sessions";
         assert_eq!(
-            with_link(r#"</auth/sessions?cursor=abc&limit=2>; rel="next""#).next_link(),
+            with_link(r#"</auth/sessions?cursor=abc&limit=2>; rel="next""#).next_link_from(base),
             Some("/auth/sessions?cursor=abc&limit=2".into())
         );
         assert_eq!(
             with_link(r#"<http://10.0.0.5:8080/auth/sessions?cursor=x>; REL=next, </auth/sessions>; rel="first""#)
-                .next_link(),
+                .next_link_from(base),
             Some("/auth/sessions?cursor=x".into())
         );
         assert_eq!(
-            with_link(r#"</auth/sessions>; rel="prev""#).next_link(),
+            with_link(r#"</auth/sessions>; rel="prev""#).next_link_from(base),
             None
         );
+        assert_eq!(
+            with_link(r#"</auth/sessions>; rel="first", <?after=a,b>; rel="next""#)
+                .next_link_from("/auth/sessions?after=z"),
+            Some("/auth/sessions?after=a,b".into())
+        );
+        assert_eq!(
+            with_link(r#"<sessions?page=2>; rel="prefetch next""#).next_link_from(base),
+            Some("/auth/sessions?page=2".into())
+        );
+    }
+
+    #[test]
+    fn references_resolve_as_rfc_3986_says() {
+        let base = "/auth/sessions/page/2?x=1";
+        for (reference, resolved) in [
+            ("3", "/auth/sessions/page/3"),
+            ("./3?y", "/auth/sessions/page/3?y"),
+            ("../../sessions?c=9", "/auth/sessions?c=9"),
+            ("?c=9", "/auth/sessions/page/2?c=9"),
+            ("/auth/sessions?c=9", "/auth/sessions?c=9"),
+            ("//other:8080/auth/sessions?c=9", "/auth/sessions?c=9"),
+            ("https://other/auth/sessions?c=9#top", "/auth/sessions?c=9"),
+            ("http://other", "/"),
+            ("http://other?c=1", "/?c=1"),
+        ] {
+            assert_eq!(resolve_reference(base, reference), resolved, "{reference}");
+        }
     }
 }
 

@@ -703,7 +703,7 @@ impl<'a> Case<'a> {
             };
             // A paged list names its next page in `Link: <…>; rel="next"`.
             let mut items = first_page.clone();
-            let mut next = reply.next_link();
+            let mut next = reply.next_link_from("/auth/sessions");
             let mut pages = 1;
             while let Some(path) = next.take() {
                 pages += 1;
@@ -724,7 +724,7 @@ impl<'a> Case<'a> {
                     ));
                 };
                 items.extend(more);
-                next = page.next_link().filter(|_| pages < 50);
+                next = page.next_link_from(&path).filter(|_| pages < 50);
             }
             let listed: Vec<(String, bool)> = items
                 .iter()

@@ -156,11 +156,19 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         let probe = Probe::new(env.clone());
         let permits = permits.clone();
         let (id, run) = (check.id, check.run);
-        let quick_skip = options.profile == Profile::Quick && checks::WAITING.contains(&id);
+        let quick_skip = match options.profile {
+            Profile::Full => None,
+            Profile::Quick if checks::WAITING.contains(&id) => {
+                Some("waits for a TTL or the grace: skipped by --profile quick")
+            }
+            Profile::Quick if checks::HEAVY.contains(&id) => {
+                Some("sends hundreds of requests: skipped by --profile quick")
+            }
+            Profile::Quick => None,
+        };
         running.push(async move {
-            if quick_skip {
-                let reason = "waits for a TTL or the grace: skipped by --profile quick".to_string();
-                return (index, Verdict::Skipped, reason, vec![], 0.0);
+            if let Some(reason) = quick_skip {
+                return (index, Verdict::Skipped, reason.to_string(), vec![], 0.0);
             }
             let _permit = permits
                 .acquire_owned()

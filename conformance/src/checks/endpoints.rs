@@ -323,6 +323,68 @@ pub async fn register_invalid_email(probe: Probe) -> Outcome {
     Ok(())
 }
 
+/// §1 "403 when registration is turned off": the refusal is a problem body (any snake_case
+/// `code`, any wording), and it creates nothing: that email and password cannot log in, and
+/// registering them again is still 403, not 409 (taken).
+pub async fn register_closed(probe: Probe) -> Outcome {
+    // Without --email the suite's own first registration found out: 403 means closed.
+    let known_closed = match &probe.env.accounts {
+        crate::probe::Accounts::Register => {
+            return Err(skip(
+                "registration is open on this instance: run against one with registration turned off (BATON_REGISTRATION=closed), with --email/--password of a test account for the other checks",
+            ));
+        }
+        crate::probe::Accounts::Unavailable(_) => true,
+        crate::probe::Accounts::Given { .. } => false,
+    };
+    let email = fresh_email();
+    let password = format!("Conformance-{}", uuid::Uuid::new_v4().simple());
+    let reply = probe
+        .send(register(&email, &password).expect("403 (registration is off)"))
+        .await?;
+    if reply.status == 201 {
+        ensure!(
+            !known_closed,
+            "a fresh registration got 201 although the suite's first registration got 403 (registration turned off): {}",
+            reply.summary()
+        );
+        return Err(skip(
+            "registration is open on this instance (a fresh registration got 201): run against one with registration turned off (BATON_REGISTRATION=closed)",
+        ));
+    }
+    expect_problem(
+        &reply,
+        403,
+        &[],
+        "a registration while registration is turned off",
+    )?;
+    let login = probe
+        .send(
+            Req::post("/auth/login")
+                .json(&json!({"email": email, "password": password}))
+                .expect("401 (nothing was created)"),
+        )
+        .await?;
+    ensure!(
+        login.status != 200,
+        "the refused registration created the account anyway: logging in with its email and password got 200"
+    );
+    expect_problem(
+        &login,
+        401,
+        &[],
+        "logging in with the email and password of a refused registration (nothing may have been created)",
+    )?;
+    let again = probe
+        .send(register(&email, &password).expect("403 again (not 409: nothing was created)"))
+        .await?;
+    ensure!(
+        again.status != 409,
+        "registering the refused email again got 409 (email taken): the refused registration created the account"
+    );
+    expect_problem(&again, 403, &[], "the same registration again")
+}
+
 /// Checks the token-pair members every login and refresh response must have.
 pub(crate) fn check_token_pair(
     probe: &Probe,

@@ -77,6 +77,10 @@ pub const WAITING: &[&str] = &[
     "login/timing-unknown-email",
 ];
 
+/// The checks that send hundreds of requests (`sessions/bounded` logs in 120 times):
+/// `--profile quick` skips them too.
+pub const HEAVY: &[&str] = &["sessions/bounded"];
+
 /// All checks in report order.
 pub fn all() -> Vec<Check> {
     vec![
@@ -159,6 +163,14 @@ pub fn all() -> Vec<Check> {
             Must,
             "register with malformed email addresses",
             "422 invalid email or password"
+        ),
+        check!(
+            "register/closed",
+            endpoints::register_closed,
+            "§1 POST /auth/register",
+            Must,
+            "with registration turned off: POST /auth/register with a fresh email, log in with that email and password, register it again",
+            "403 when registration is turned off; every error body is application/problem+json (RFC 9457) with at least type, title, status, detail and code"
         ),
         check!(
             "login/cookie-channel",
@@ -561,6 +573,14 @@ pub fn all() -> Vec<Check> {
             "200 list of the user's live sessions: {id, created_at, last_used_at, expires_at, user_agent, current}"
         ),
         check!(
+            "sessions/bounded",
+            sessions::bounded,
+            "§1 GET /auth/sessions",
+            Must,
+            "log one user in 120 times, then read GET /auth/sessions and every page its Link: <…>; rel=\"next\" names; refresh each session no page lists",
+            "200 list of the user's live sessions ... bounded in size whatever the number of sessions (paged, or a per-user cap on live sessions)"
+        ),
+        check!(
             "sessions/revoke-one",
             sessions::revoke_one,
             "§1 DELETE /auth/sessions/{id}",
@@ -722,9 +742,9 @@ mod tests {
     }
 
     #[test]
-    fn every_waiting_check_exists() {
+    fn every_waiting_and_heavy_check_exists() {
         let ids: Vec<&str> = all().iter().map(|c| c.id).collect();
-        for id in WAITING {
+        for id in WAITING.iter().chain(HEAVY) {
             assert!(ids.contains(id), "{id} in WAITING is no check");
         }
     }

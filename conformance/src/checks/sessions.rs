@@ -224,7 +224,7 @@ pub(crate) async fn list_sessions(
         return Ok((first, Vec::new()));
     }
     let mut sessions = listed(&first)?;
-    let mut next = first.next_link();
+    let mut next = first.next_link_from("/auth/sessions");
     for _ in 0..MAX_PAGES {
         let Some(path) = next else {
             return Ok((first, sessions));
@@ -233,7 +233,7 @@ pub(crate) async fn list_sessions(
             .send(Req::get(&path).bearer(access_token).expect("200"))
             .await?;
         sessions.extend(listed(&page)?);
-        next = page.next_link();
+        next = page.next_link_from(&path);
     }
     Err(fail(format!(
         "GET /auth/sessions still names a next page after {MAX_PAGES} pages"
@@ -504,5 +504,217 @@ pub async fn revoke_all(probe: Probe) -> Outcome {
         sessions.is_empty(),
         "sessions are still listed after log-out-everywhere: {sessions:?}"
     );
+    Ok(())
+}
+
+/// How many sessions `sessions/bounded` opens: more than any reasonable page.
+pub(crate) const BOUNDED_LOGINS: usize = 120;
+/// The most sessions one `GET /auth/sessions` response may hold.
+pub(crate) const LIST_BOUND: usize = 100;
+/// Logins run this many at a time, and must all be sent within this many seconds.
+const BOUNDED_CONCURRENCY: usize = 4;
+const BOUNDED_LOGIN_SECS: f64 = 60.0;
+/// The most pages followed: a page of one session each, with room for other sessions of a
+/// given (`--email`) account.
+const BOUNDED_MAX_PAGES: usize = 300;
+/// The refresh TTL and session lifetime it needs, so that every session stays live throughout.
+const BOUNDED_MIN_TTL: u64 = 180;
+
+/// One body-channel login of `sessions/bounded`; a 429 skips the check (throttling must be off).
+async fn bounded_login(probe: &Probe, user: &crate::probe::User) -> Result<Tokens, Stop> {
+    let req = Req::post("/auth/login")
+        .json(
+            &json!({"email": user.email, "password": user.password, "refresh_token_in_body": true}),
+        )
+        .expect("200");
+    let reply = crate::http::send(&probe.env.instances, &probe.recorder, req)
+        .await
+        .map_err(|e| fail(format!("request failed: {e}")))?;
+    if reply.status == 429 {
+        return Err(Stop::Skip(format!(
+            "logging in {BOUNDED_LOGINS} times was throttled (429): turn rate limiting off for this check (BATON_RATE_LIMITS=off)"
+        )));
+    }
+    ensure!(
+        reply.status == 200,
+        "logging in (one of {BOUNDED_LOGINS} logins): expected 200, got {}",
+        reply.summary()
+    );
+    probe.tokens(reply, Channel::Body)
+}
+
+/// §1 `GET /auth/sessions` "bounded in size whatever the number of sessions (paged, or a
+/// per-user cap on live sessions)": one user logs in 120 times; no response may hold more than
+/// 100 sessions. A paged server's pages (`Link: <…>; rel="next"`, any size, any cursor, any
+/// target form) together list each live session once; a capping server lists fewer, and the
+/// sessions it does not list are not live (their refresh is 401).
+pub async fn bounded(probe: Probe) -> Outcome {
+    let config = probe.config()?.clone();
+    if config.refresh_token_ttl.min(config.session_max_lifetime) < BOUNDED_MIN_TTL {
+        return Err(Stop::Skip(format!(
+            "needs refresh_token_ttl and session_max_lifetime ≥ {BOUNDED_MIN_TTL} s (BATON_REFRESH_TTL, BATON_SESSION_MAX_LIFETIME), so that {BOUNDED_LOGINS} sessions are live at once; this instance has {} s and {} s",
+            config.refresh_token_ttl, config.session_max_lifetime
+        )));
+    }
+    let user = probe.user().await?;
+    let deadline = crate::http::now() + BOUNDED_LOGIN_SECS;
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Result<Tokens, Stop>> = {
+        use futures::stream::{self, StreamExt};
+        let (probe, user, stopped) = (&probe, &user, &stopped);
+        stream::iter(0..BOUNDED_LOGINS)
+            .map(|_| async move {
+                use std::sync::atomic::Ordering;
+                if stopped.load(Ordering::Relaxed) {
+                    return Err(Stop::Skip("stopped".into()));
+                }
+                if crate::http::now() > deadline {
+                    stopped.store(true, Ordering::Relaxed);
+                    return Err(Stop::Skip(format!(
+                        "{BOUNDED_LOGINS} logins took longer than {BOUNDED_LOGIN_SECS} s: the instance is too slow for this check"
+                    )));
+                }
+                let result = bounded_login(probe, user).await;
+                if result.is_err() {
+                    stopped.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+            .buffer_unordered(BOUNDED_CONCURRENCY)
+            .collect()
+            .await
+    };
+    let mut tokens = Vec::new();
+    let (mut failure, mut skipped) = (None, None);
+    for result in results {
+        match result {
+            Ok(t) => tokens.push(t),
+            Err(Stop::Skip(reason)) if reason == "stopped" => {}
+            Err(Stop::Skip(reason)) => skipped = skipped.or(Some(Stop::Skip(reason))),
+            Err(stop) => failure = failure.or(Some(stop)),
+        }
+    }
+    let outcome = match failure.or(skipped) {
+        Some(stop) => Err(stop),
+        None => list_bounded(&probe, &mut tokens).await,
+    };
+    // Clean up with a recorder of its own, so that a failure's steps stay the listing's.
+    let cleanup = probe.fresh();
+    {
+        use futures::stream::{self, StreamExt};
+        let cleanup = &cleanup;
+        stream::iter(tokens.iter())
+            .for_each_concurrent(BOUNDED_CONCURRENCY, |t| async move {
+                let _ = cleanup
+                    .send(
+                        Req::post("/auth/logout").json(&json!({"refresh_token": t.refresh_token})),
+                    )
+                    .await;
+            })
+            .await;
+    }
+    outcome
+}
+
+/// The listing half of `sessions/bounded`, over the sessions in `tokens` (all live).
+async fn list_bounded(probe: &Probe, tokens: &mut [Tokens]) -> Outcome {
+    let mut ours = std::collections::HashMap::new();
+    for (i, t) in tokens.iter().enumerate() {
+        ours.insert(sid(t)?, i);
+    }
+    // A fresh access token from the newest session (the access TTL may be short).
+    let newest = (0..tokens.len())
+        .max_by(|&a, &b| {
+            tokens[a]
+                .reply
+                .received_at
+                .total_cmp(&tokens[b].reply.received_at)
+        })
+        .ok_or_else(|| fail("no login succeeded"))?;
+    let mut access = String::new();
+    let mut path = "/auth/sessions".to_string();
+    let mut visited = std::collections::HashSet::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut created = Vec::new();
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        ensure!(
+            pages <= BOUNDED_MAX_PAGES,
+            "GET /auth/sessions still names a next page after {BOUNDED_MAX_PAGES} pages ({} sessions listed)",
+            seen.len()
+        );
+        ensure!(
+            visited.insert(path.clone()),
+            "the next link of page {} names {path}, a page already read: the pages never end",
+            pages - 1
+        );
+        if access.is_empty() || token_expired_by(&access, crate::http::now() + 1.0) {
+            let fresh = probe
+                .refresh(&tokens[newest].refresh_token, Channel::Body)
+                .await?;
+            access = fresh.access_token.clone();
+            tokens[newest] = fresh;
+        }
+        let reply = probe
+            .send(
+                Req::get(&path)
+                    .bearer(&access)
+                    .expect(format!("200 with at most {LIST_BOUND} sessions")),
+            )
+            .await?;
+        let items = listed(&reply)?;
+        ensure!(
+            items.len() <= LIST_BOUND,
+            "one response (page {pages}, GET {path}) holds {} sessions, more than {LIST_BOUND}: with {} live sessions the list is not bounded in size (page it with Link: <…>; rel=\"next\", or cap the live sessions per user)",
+            items.len(),
+            tokens.len()
+        );
+        for item in &items {
+            let id = item
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| fail(format!("a listed session has no id: {item}")))?;
+            if let Some(first) = seen.insert(id.to_string(), pages) {
+                return Err(fail(format!(
+                    "session {id} is listed twice (pages {first} and {pages}): the pages together must list each live session once"
+                )));
+            }
+            created.push(
+                item.get("created_at")
+                    .and_then(Value::as_str)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()),
+            );
+        }
+        match reply.next_link_from(&path) {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    ensure!(
+        created.windows(2).all(|w| w[0] >= w[1]),
+        "over the {pages} pages, the sessions are not listed newest first"
+    );
+    // A session of ours that no page lists must be gone (a per-user cap), not live and hidden.
+    let mut unlisted: Vec<(String, usize)> = ours
+        .iter()
+        .filter(|(id, _)| !seen.contains_key(*id))
+        .map(|(id, i)| (id.clone(), *i))
+        .collect();
+    unlisted.sort();
+    for (id, i) in unlisted {
+        let reply = probe
+            .refresh_reply(&tokens[i].refresh_token, Channel::Body)
+            .await?;
+        ensure!(
+            reply.status != 200,
+            "session {id} is live (its refresh token still works) but none of the {pages} pages of GET /auth/sessions lists it: the pages together must list every live session"
+        );
+        ensure!(
+            reply.status == 401,
+            "session {id} is not listed, so it must not be live: its refresh was expected to be 401, got {}",
+            reply.summary()
+        );
+    }
     Ok(())
 }
