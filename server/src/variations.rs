@@ -1,6 +1,6 @@
 //! Legal variations of the contract, so the conformance suite can prove it
 //! accepts every correct server and not only Baton's choices. Where faults
-//! (`faults.rs`) break the contract, these rewrite responses in ways the
+//! (`faults/`) break the contract, these rewrite responses in ways the
 //! contract allows: a per-host `jwks_uri`, a cookie path under the auth prefix
 //! other than `/auth`, other problem texts, extra members and extra headers.
 //! Test-only: compiled with the `fault-injection` feature alone, read from
