@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use super::{FactsRow, facts_sql, presented_token};
 use crate::domain::rotation::{Decision, RotationOutcome, RotationRequest, decide};
-use crate::storage::{StorageError, sqlite_writer_lock};
+use crate::storage::{StorageError, sqlite_out_of_resources, sqlite_writer_lock};
 
 /// At most this many rotations share a transaction: bounds the time any
 /// one waits for the batch's commit.
@@ -302,6 +302,40 @@ fn storage_error_text(e: &rusqlite::Error, message: &str) -> StorageError {
         Some(f) if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             StorageError::Unavailable(db)
         }
+        // A full disk or an I/O error, as for the pool's writes.
+        Some(f) if sqlite_out_of_resources(f.extended_code) => StorageError::Unavailable(db),
         _ => StorageError::Other(db),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_database_is_unavailable_for_the_writer_too() {
+        let conn = Connection::open_in_memory().expect("an in-memory database");
+        conn.execute_batch("CREATE TABLE t (v BLOB)")
+            .expect("a table");
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .expect("the page count");
+        let cap: i64 = conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
+                row.get(0)
+            })
+            .expect("a cap at the current size");
+        assert_eq!(cap, pages);
+        let full = conn
+            .execute("INSERT INTO t (v) VALUES (zeroblob(65536))", [])
+            .expect_err("a row larger than the cap allows");
+        assert_eq!(
+            full.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DiskFull)
+        );
+        assert!(
+            matches!(storage_error(full), StorageError::Unavailable(_)),
+            "SQLITE_FULL is sorted as unavailable"
+        );
     }
 }
