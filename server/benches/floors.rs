@@ -7,13 +7,18 @@
 //!   settings (WAL, synchronous=NORMAL, foreign keys, busy timeout). It works
 //!   in its own two tables, which it drops at the end.
 //! - `floors sqlite-rotation <sqlite-url> <seconds>`: the raw floor of one
-//!   refresh: the statements of the server's SQLite rotation script
-//!   (`SQLITE_ROTATION` in src/storage/sessions.rs, in a `BEGIN IMMEDIATE`
-//!   transaction) run back to back on one connection through the C library
-//!   itself (rusqlite, prepared once, on the same libsqlite3-sys and so the
-//!   same bundled SQLite as sqlx), with the pragmas of `storage::connect`.
-//!   It rotates a session of its own, on the server's database file, in the
-//!   server's tables, and deletes that session at the end.
+//!   refresh: the server's SQLite rotation writer (src/storage/rotation/
+//!   sqlite.rs) without the server around it: its connection (`open`: the
+//!   same open flags, pragmas and statement cache), its transaction
+//!   statements and its rotation step (`isolated`: a savepoint, the facts
+//!   read, `domain::rotation::decide`, the spend, the touch, the successor's
+//!   insert, all prepared and cached), called directly on one connection
+//!   with no thread hop, lock or HTTP. `per_second` is one rotation per
+//!   transaction, for `seconds`; `batched` then the writer's group commit at
+//!   its largest batch (`MAX_BATCH` rotations of as many sessions per
+//!   transaction), for as long again. It rotates sessions of its own, on
+//!   the server's database file, in the server's tables, and deletes them
+//!   at the end.
 //! - `floors probe <base-url> <access-token-file> <rate> <seconds>`: a paced
 //!   `GET /auth/me` probe: one keep-alive connection, one request every
 //!   1/rate s, each latency counted from the time the request was due (a
@@ -32,6 +37,10 @@ use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use baton::domain::Timestamp;
+use baton::domain::refresh_token::RefreshTokenHash;
+use baton::domain::rotation::{RotationOutcome, RotationRequest};
+use baton::storage::rotation::sqlite as writer;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
 
@@ -144,25 +153,6 @@ async fn sqlite_floor(url: &str, duration: Duration) {
     );
 }
 
-/// The statements of the server's SQLite rotation (src/storage/sessions.rs,
-/// `SQLITE_ROTATION`; keep them in step), between `BEGIN IMMEDIATE` and
-/// `COMMIT`. Parameters: ?1 successor id, ?2 successor hash, ?3 now, ?4 the
-/// successor's sliding expiry, ?5 user agent, ?6 the presented token's hash.
-const ROTATION_STATEMENTS: [&str; 4] = [
-    "INSERT INTO refresh_tokens (id, session_id, parent_id, token_hash, issued_at, expires_at, user_agent)
-    SELECT ?1, t.session_id, t.id, ?2, ?3, min(?4, s.absolute_expires_at), ?5
-    FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-    WHERE t.token_hash = ?6 AND t.rotated_at IS NULL AND t.revoked_at IS NULL
-        AND t.expires_at > ?3 AND s.revoked_at IS NULL",
-    "UPDATE refresh_tokens SET rotated_at = ?3
-    WHERE token_hash = ?6 AND rotated_at IS NULL
-        AND EXISTS (SELECT 1 FROM refresh_tokens WHERE id = ?1)",
-    "UPDATE sessions SET last_used_at = ?3, user_agent = ?5
-    WHERE id = (SELECT session_id FROM refresh_tokens WHERE id = ?1)",
-    "SELECT t.session_id, s.user_id, t.expires_at
-    FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?1",
-];
-
 fn unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -175,123 +165,173 @@ fn floor_id(kind: u16, n: u64) -> String {
     format!("f100{kind:04x}-0000-4000-8000-{n:012x}")
 }
 
-/// A token hash unique to this run and `n`.
-fn floor_hash(run: u64, n: u64) -> [u8; 32] {
+/// A token hash unique to this run, `chain` and `n`.
+fn floor_hash(run: u64, chain: u64, n: u64) -> RefreshTokenHash {
     let mut hash = [0u8; 32];
     hash[..8].copy_from_slice(&run.to_le_bytes());
-    hash[8..16].copy_from_slice(&n.to_le_bytes());
-    hash
+    hash[8..16].copy_from_slice(&chain.to_le_bytes());
+    hash[16..24].copy_from_slice(&n.to_le_bytes());
+    RefreshTokenHash(hash)
+}
+
+/// One session of the floor's own and the chain of its refresh tokens: the
+/// `n`th rotation presents token `n` and stores token `n + 1`.
+struct Chain {
+    run: u64,
+    index: u64,
+    next: u64,
+}
+
+impl Chain {
+    fn token_id(&self, n: u64) -> String {
+        floor_id(1 + self.index as u16, n)
+    }
+
+    /// The request the server would hand its writer for the next refresh.
+    fn next_request(&mut self) -> RotationRequest {
+        let n = self.next;
+        self.next += 1;
+        RotationRequest {
+            presented: floor_hash(self.run, self.index, n),
+            successor: floor_hash(self.run, self.index, n + 1),
+            successor_id: self.token_id(n + 1),
+            now: Timestamp::from_millis(unix_ms()),
+            refresh_ttl: Duration::from_secs(14 * 86_400),
+            user_agent: Some("floor/1".to_owned()),
+        }
+    }
+}
+
+/// Runs `rotations` in one of the writer's transactions, each through the
+/// writer's own rotation step (a savepoint; the facts read, the decision,
+/// the spend, the touch, the successor's insert), as the writer's
+/// `commit_batch` does; panics unless every one rotated.
+fn rotate_in_one_transaction(conn: &rusqlite::Connection, rotations: &[RotationRequest]) {
+    conn.execute_batch(writer::BEGIN).expect("begin");
+    for request in rotations {
+        let outcome = writer::isolated(conn, request)
+            .expect("the savepoint")
+            .expect("the rotation");
+        assert!(
+            matches!(outcome, RotationOutcome::Rotated { .. }),
+            "the presented token must be live: {outcome:?}"
+        );
+    }
+    conn.execute_batch(writer::COMMIT).expect("commit");
+}
+
+/// Transactions (and rotations) timed for `duration`, with `batch`
+/// rotations per transaction, one from each of the first `batch` chains.
+struct Timed {
+    transactions: u64,
+    rotations: u64,
+    seconds: f64,
+    p50_us: u64,
+    p99_us: u64,
+}
+
+fn time_rotations(
+    conn: &rusqlite::Connection,
+    chains: &mut [Chain],
+    batch: usize,
+    duration: Duration,
+) -> Timed {
+    let mut requests = Vec::with_capacity(batch);
+    let mut latencies = Vec::with_capacity(200_000);
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        requests.clear();
+        requests.extend(chains[..batch].iter_mut().map(Chain::next_request));
+        let t0 = Instant::now();
+        rotate_in_one_transaction(conn, &requests);
+        latencies.push(t0.elapsed().as_micros() as u64);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    Timed {
+        transactions: latencies.len() as u64,
+        rotations: (latencies.len() * batch) as u64,
+        seconds,
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+    }
 }
 
 fn sqlite_rotation_floor(url: &str, duration: Duration) {
-    use rusqlite::{Connection, params};
+    use rusqlite::params;
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .expect("a sqlite:// URL");
     let path = path.split('?').next().unwrap_or(path);
-    let conn = Connection::open(path).expect("open the server's SQLite file");
-    // The pragmas of storage::connect.
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .expect("WAL");
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .expect("synchronous");
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .expect("foreign keys");
-    conn.busy_timeout(Duration::from_secs(5))
-        .expect("busy timeout");
+    // The writer's own connection: its open flags and pragmas.
+    let conn = writer::open(std::path::Path::new(path), Duration::from_secs(5))
+        .expect("open the server's SQLite file");
 
     let run = std::process::id() as u64;
-    let session = floor_id(0, run);
     let now = unix_ms();
     let user: String = conn
         .query_row("SELECT id FROM users LIMIT 1", [], |row| row.get(0))
         .expect("a user (run the floor on a prepared server's database)");
-    conn.execute(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, absolute_expires_at)
-         VALUES (?1, ?2, ?3, ?3, ?4)",
-        params![session, user, now, now + 30 * 86_400_000],
-    )
-    .expect("the floor's session");
-    conn.execute(
-        "INSERT INTO refresh_tokens (id, session_id, token_hash, issued_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            floor_id(1, 0),
-            session,
-            floor_hash(run, 0).to_vec(),
-            now,
-            now + 14 * 86_400_000
-        ],
-    )
-    .expect("the floor's first token");
-
-    let mut begin = conn.prepare("BEGIN IMMEDIATE").expect("prepare");
-    let mut commit = conn.prepare("COMMIT").expect("prepare");
-    let [insert, spend, touch, select] =
-        ROTATION_STATEMENTS.map(|sql| conn.prepare(sql).expect("prepare a rotation statement"));
-    let (mut insert, mut spend, mut touch, mut select) = (insert, spend, touch, select);
-    let started = Instant::now();
-    let mut count: u64 = 0;
-    let mut latencies = Vec::with_capacity(200_000);
-    while started.elapsed() < duration {
-        let t0 = Instant::now();
-        let now = unix_ms();
-        let successor = floor_id(1, count + 1);
-        let successor_hash = floor_hash(run, count + 1);
-        let presented = floor_hash(run, count);
-        let user_agent = "floor/1";
-        begin.execute([]).expect("begin");
-        let inserted = insert
-            .execute(params![
-                successor,
-                &successor_hash[..],
+    // As many sessions of the floor's own as the writer batches at most, each
+    // with a first live token.
+    let mut chains: Vec<Chain> = (0..writer::MAX_BATCH as u64)
+        .map(|index| Chain {
+            run,
+            index,
+            next: 0,
+        })
+        .collect();
+    let session_id = |chain: &Chain| floor_id(0, (run << 8) | chain.index);
+    for chain in &chains {
+        conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, absolute_expires_at)
+             VALUES (?1, ?2, ?3, ?3, ?4)",
+            params![session_id(chain), user, now, now + 30 * 86_400_000],
+        )
+        .expect("the floor's session");
+        conn.execute(
+            "INSERT INTO refresh_tokens (id, session_id, token_hash, issued_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                chain.token_id(0),
+                session_id(chain),
+                &floor_hash(run, chain.index, 0).0[..],
                 now,
-                now + 14 * 86_400_000,
-                user_agent,
-                &presented[..]
-            ])
-            .expect("insert the successor");
-        assert_eq!(inserted, 1, "the presented token must be live");
-        spend
-            .execute(params![
-                successor,
-                &successor_hash[..],
-                now,
-                now,
-                user_agent,
-                &presented[..]
-            ])
-            .expect("spend the presented token");
-        touch
-            .execute(params![
-                successor,
-                &successor_hash[..],
-                now,
-                now,
-                user_agent
-            ])
-            .expect("touch the session");
-        let expires: i64 = select
-            .query_row(params![successor], |row| row.get(2))
-            .expect("read the rotation back");
-        assert!(expires > now);
-        commit.execute([]).expect("commit");
-        latencies.push(t0.elapsed().as_micros() as u64);
-        count += 1;
+                now + 14 * 86_400_000
+            ],
+        )
+        .expect("the floor's first token");
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    drop((begin, commit, insert, spend, touch, select));
-    // Its tokens go with it (ON DELETE CASCADE).
-    conn.execute("DELETE FROM sessions WHERE id = ?1", params![session])
+
+    // One rotation per transaction (the figure the refresh target divides
+    // by), then the writer's group commit at its largest batch.
+    let single = time_rotations(&conn, &mut chains, 1, duration);
+    let batched = time_rotations(&conn, &mut chains, writer::MAX_BATCH, duration);
+
+    // Their tokens go with them (ON DELETE CASCADE).
+    for chain in &chains {
+        conn.execute(
+            "DELETE FROM sessions WHERE id = ?1",
+            params![session_id(chain)],
+        )
         .expect("delete the floor's session");
-    latencies.sort_unstable();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    }
     println!(
-        r#"{{"floor":"sqlite_rotation_raw","transactions":{count},"seconds":{elapsed:.3},"per_second":{:.1},"p50_us":{},"p99_us":{}}}"#,
-        count as f64 / elapsed,
-        pct(0.5),
-        pct(0.99)
+        r#"{{"floor":"sqlite_rotation_raw","transactions":{},"seconds":{:.3},"per_second":{:.1},"p50_us":{},"p99_us":{},"batched":{{"batch":{},"transactions":{},"rotations":{},"seconds":{:.3},"per_second":{:.1},"p50_us":{},"p99_us":{}}}}}"#,
+        single.transactions,
+        single.seconds,
+        single.rotations as f64 / single.seconds,
+        single.p50_us,
+        single.p99_us,
+        writer::MAX_BATCH,
+        batched.transactions,
+        batched.rotations,
+        batched.seconds,
+        batched.rotations as f64 / batched.seconds,
+        batched.p50_us,
+        batched.p99_us,
     );
 }
 

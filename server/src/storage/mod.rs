@@ -23,7 +23,8 @@ use sea_orm_migration::MigratorTrait;
 /// Why a storage call failed, in the terms the layers above care about.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// The database cannot be reached or did not answer in time (503).
+    /// The database cannot be reached, did not answer in time, or has no
+    /// room for the write (a full disk) (503).
     #[error("the database is unavailable: {0}")]
     Unavailable(#[source] DbErr),
     /// A unique constraint refused the write.
@@ -71,12 +72,60 @@ fn is_unavailable(err: &DbErr) -> bool {
                         code.as_ref(),
                         "57014" | "57P01" | "57P02" | "57P03" | "5" | "6"
                     ) || db.message().contains("max_statement_time")
+                        || out_of_resources(db.as_ref())
                 }
                 _ => false,
             }
         }
         _ => false,
     }
+}
+
+/// The database refused a write for want of disk or other resources of its
+/// own (a full disk above all), not because of the request: the service is
+/// unavailable until an operator makes room, and retrying later is right.
+fn out_of_resources(db: &dyn sea_orm::sqlx::error::DatabaseError) -> bool {
+    use sea_orm::sqlx::sqlite::SqliteError;
+    use sea_orm::sqlx::{mysql::MySqlDatabaseError, postgres::PgDatabaseError};
+    if let Some(e) = db.try_downcast_ref::<MySqlDatabaseError>() {
+        return mariadb_out_of_resources(e.number());
+    }
+    if let Some(e) = db.try_downcast_ref::<PgDatabaseError>() {
+        return postgres_out_of_resources(e.code());
+    }
+    if db.try_downcast_ref::<SqliteError>().is_some() {
+        // sqlx gives SQLite's extended result code.
+        return db
+            .code()
+            .and_then(|code| code.parse().ok())
+            .is_some_and(sqlite_out_of_resources);
+    }
+    false
+}
+
+/// SQLite: SQLITE_FULL (13: the disk, or a size limit, is full) and the
+/// SQLITE_IOERR family (10, with every extended SQLITE_IOERR_* code such as
+/// 778 IOERR_WRITE: the operating system refused a read or write). Takes an
+/// extended or a primary result code.
+pub(crate) fn sqlite_out_of_resources(code: i32) -> bool {
+    const SQLITE_IOERR: i32 = 10;
+    const SQLITE_FULL: i32 = 13;
+    matches!(code & 0xff, SQLITE_IOERR | SQLITE_FULL)
+}
+
+/// PostgreSQL: SQLSTATE class 53, insufficient resources (53100 disk_full,
+/// 53200 out_of_memory, 53300 too_many_connections, 53400
+/// configuration_limit_exceeded such as temp_file_limit).
+fn postgres_out_of_resources(sqlstate: &str) -> bool {
+    sqlstate.len() == 5 && sqlstate.starts_with("53")
+}
+
+/// MariaDB/MySQL: error 1021 ER_DISK_FULL and 1114 ER_RECORD_FILE_FULL
+/// ("The table is full"); both come with the unspecific SQLSTATE HY000.
+fn mariadb_out_of_resources(number: u16) -> bool {
+    const ER_DISK_FULL: u16 = 1021;
+    const ER_RECORD_FILE_FULL: u16 = 1114;
+    matches!(number, ER_DISK_FULL | ER_RECORD_FILE_FULL)
 }
 
 fn is_conflict(err: &DbErr) -> bool {
@@ -249,4 +298,47 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// True when the database answers a trivial query.
 pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The codes of a full disk cannot be provoked on the shared PostgreSQL
+    // and MariaDB servers (that would fill the machine's disk for everyone);
+    // tests/reliability/disk_full.rs provokes SQLite's through the real
+    // server, and a table-full (1114) and a temp_file_limit (53400) error on
+    // the real PostgreSQL and MariaDB. These hold the codes themselves.
+
+    #[test]
+    fn sqlite_full_and_every_io_error_are_out_of_resources() {
+        for code in [13, 10, 266, 778, 1034, 1290, 3338, 4874] {
+            assert!(sqlite_out_of_resources(code), "{code}");
+        }
+        // Busy (5) and locked (6) are sorted elsewhere; constraint (19 and
+        // its 2067 unique), corruption (11) and plain errors (1) are not
+        // the disk's fault.
+        for code in [0, 1, 5, 6, 11, 19, 517, 2067] {
+            assert!(!sqlite_out_of_resources(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn postgres_disk_full_and_insufficient_resources_are_out_of_resources() {
+        for code in ["53000", "53100", "53200", "53300", "53400"] {
+            assert!(postgres_out_of_resources(code), "{code}");
+        }
+        for code in ["23505", "40001", "57014", "5", "530", "XX000"] {
+            assert!(!postgres_out_of_resources(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn mariadb_disk_full_and_table_full_are_out_of_resources() {
+        assert!(mariadb_out_of_resources(1021), "ER_DISK_FULL");
+        assert!(mariadb_out_of_resources(1114), "ER_RECORD_FILE_FULL");
+        for number in [1062, 1205, 1213, 1969, 2013] {
+            assert!(!mariadb_out_of_resources(number), "{number}");
+        }
+    }
 }

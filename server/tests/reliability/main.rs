@@ -16,6 +16,7 @@ mod support;
 mod crash_safety;
 mod cross_backend;
 mod db_faults;
+mod disk_full;
 mod group_commit;
 mod properties;
 mod revocation_races;

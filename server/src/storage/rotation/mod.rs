@@ -9,7 +9,10 @@
 
 mod mariadb;
 mod postgres;
-mod sqlite;
+// Public (hidden) for benches/floors.rs, whose raw floor runs the writer's
+// own statements, pragmas and rotation step.
+#[doc(hidden)]
+pub mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -18,11 +18,42 @@ use tokio::sync::oneshot;
 
 use super::{FactsRow, facts_sql, presented_token};
 use crate::domain::rotation::{Decision, RotationOutcome, RotationRequest, decide};
-use crate::storage::{StorageError, sqlite_writer_lock};
+use crate::storage::{StorageError, sqlite_out_of_resources, sqlite_writer_lock};
 
 /// At most this many rotations share a transaction: bounds the time any
 /// one waits for the batch's commit.
-const MAX_BATCH: usize = 64;
+#[doc(hidden)]
+pub const MAX_BATCH: usize = 64;
+
+// The writer's SQL, public (hidden) for the raw floor of benches/floors.rs,
+// which runs these very statements without the server around them.
+
+/// Opens a batch's transaction (taking SQLite's write lock at once).
+#[doc(hidden)]
+pub const BEGIN: &str = "BEGIN IMMEDIATE";
+#[doc(hidden)]
+pub const COMMIT: &str = "COMMIT";
+#[doc(hidden)]
+pub const ROLLBACK: &str = "ROLLBACK";
+/// Each rotation of a batch runs in this savepoint.
+#[doc(hidden)]
+pub const SAVEPOINT: &str = "SAVEPOINT rotation";
+#[doc(hidden)]
+pub const RELEASE: &str = "RELEASE rotation";
+#[doc(hidden)]
+pub const ROLLBACK_TO: &str = "ROLLBACK TO rotation";
+/// Spends the presented token: ?1 now, ?2 its id.
+#[doc(hidden)]
+pub const SPEND: &str = "UPDATE refresh_tokens SET rotated_at = ?1 WHERE id = ?2";
+/// Touches the session: ?1 now, ?2 user agent, ?3 session id.
+#[doc(hidden)]
+pub const TOUCH: &str = "UPDATE sessions SET last_used_at = ?1, user_agent = ?2 WHERE id = ?3";
+/// Stores the successor: ?1 id, ?2 session id, ?3 parent (the presented
+/// token's id), ?4 hash, ?5 issued, ?6 expires, ?7 user agent.
+#[doc(hidden)]
+pub const INSERT_SUCCESSOR: &str = "INSERT INTO refresh_tokens \
+         (id, session_id, parent_id, token_hash, issued_at, expires_at, user_agent) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 type Reply = oneshot::Sender<Result<RotationOutcome, StorageError>>;
 
@@ -94,8 +125,9 @@ fn stopped() -> StorageError {
 }
 
 /// The pool's settings (storage::connect): WAL, synchronous=NORMAL, foreign
-/// keys, the same busy timeout.
-fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+/// keys, the same busy timeout. Public (hidden) for benches/floors.rs.
+#[doc(hidden)]
+pub fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -152,7 +184,7 @@ fn commit_batch(
     batch: &[Job],
 ) -> Vec<Result<RotationOutcome, StorageError>> {
     let all_failed = |conn: &Connection, e: rusqlite::Error| {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = conn.execute_batch(ROLLBACK);
         let message = e.to_string();
         tracing::warn!(error = %message, rotations = batch.len(), "a batch of rotations failed");
         batch
@@ -160,7 +192,7 @@ fn commit_batch(
             .map(|_| Err(storage_error_text(&e, &message)))
             .collect()
     };
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = conn.execute_batch(BEGIN) {
         return all_failed(conn, e);
     }
     let mut results = Vec::with_capacity(batch.len());
@@ -170,7 +202,7 @@ fn commit_batch(
             Err(e) => return all_failed(conn, e),
         }
     }
-    match conn.execute_batch("COMMIT") {
+    match conn.execute_batch(COMMIT) {
         Ok(()) => results,
         Err(e) => all_failed(conn, e),
     }
@@ -178,20 +210,21 @@ fn commit_batch(
 
 /// One rotation in a savepoint: its own failure is its answer and undoes
 /// only its writes. `Err` only when the savepoint itself failed, which
-/// spoils the whole transaction.
-fn isolated(
+/// spoils the whole transaction. Public (hidden) for benches/floors.rs.
+#[doc(hidden)]
+pub fn isolated(
     conn: &Connection,
     request: &RotationRequest,
 ) -> rusqlite::Result<Result<RotationOutcome, StorageError>> {
-    conn.prepare_cached("SAVEPOINT rotation")?.execute([])?;
+    conn.prepare_cached(SAVEPOINT)?.execute([])?;
     match rotate_one(conn, request) {
         Ok(outcome) => {
-            conn.prepare_cached("RELEASE rotation")?.execute([])?;
+            conn.prepare_cached(RELEASE)?.execute([])?;
             Ok(Ok(outcome))
         }
         Err(e) => {
-            conn.prepare_cached("ROLLBACK TO rotation")?.execute([])?;
-            conn.prepare_cached("RELEASE rotation")?.execute([])?;
+            conn.prepare_cached(ROLLBACK_TO)?.execute([])?;
+            conn.prepare_cached(RELEASE)?.execute([])?;
             Ok(Err(storage_error(e)))
         }
     }
@@ -228,16 +261,11 @@ fn rotate_one(conn: &Connection, request: &RotationRequest) -> rusqlite::Result<
         Decision::Rotate { family, successor } => (family, successor),
     };
     let now = request.now.as_millis();
-    conn.prepare_cached("UPDATE refresh_tokens SET rotated_at = ?1 WHERE id = ?2")?
+    conn.prepare_cached(SPEND)?
         .execute(params![now, presented_id])?;
-    conn.prepare_cached("UPDATE sessions SET last_used_at = ?1, user_agent = ?2 WHERE id = ?3")?
+    conn.prepare_cached(TOUCH)?
         .execute(params![now, request.user_agent, family.session_id])?;
-    conn.prepare_cached(
-        "INSERT INTO refresh_tokens \
-             (id, session_id, parent_id, token_hash, issued_at, expires_at, user_agent) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
+    conn.prepare_cached(INSERT_SUCCESSOR)?.execute(params![
         request.successor_id,
         family.session_id,
         presented_id,
@@ -274,6 +302,40 @@ fn storage_error_text(e: &rusqlite::Error, message: &str) -> StorageError {
         Some(f) if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             StorageError::Unavailable(db)
         }
+        // A full disk or an I/O error, as for the pool's writes.
+        Some(f) if sqlite_out_of_resources(f.extended_code) => StorageError::Unavailable(db),
         _ => StorageError::Other(db),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_database_is_unavailable_for_the_writer_too() {
+        let conn = Connection::open_in_memory().expect("an in-memory database");
+        conn.execute_batch("CREATE TABLE t (v BLOB)")
+            .expect("a table");
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .expect("the page count");
+        let cap: i64 = conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
+                row.get(0)
+            })
+            .expect("a cap at the current size");
+        assert_eq!(cap, pages);
+        let full = conn
+            .execute("INSERT INTO t (v) VALUES (zeroblob(65536))", [])
+            .expect_err("a row larger than the cap allows");
+        assert_eq!(
+            full.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DiskFull)
+        );
+        assert!(
+            matches!(storage_error(full), StorageError::Unavailable(_)),
+            "SQLITE_FULL is sorted as unavailable"
+        );
     }
 }
