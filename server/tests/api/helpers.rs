@@ -517,6 +517,21 @@ pub fn claims(jwt: &str) -> Value {
 }
 
 /// Asserts a problem response: status, content type and stable `code`.
+/// A 503 `service_unavailable` problem with a numeric `Retry-After`, as
+/// the document declares on every 503; `what` names the request.
+pub async fn assert_service_unavailable(r: Response, what: &str) -> Value {
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        retry_after.is_some(),
+        "{what}: a 503 without a numeric Retry-After"
+    );
+    assert_problem(r, 503, "service_unavailable").await
+}
+
 pub async fn assert_problem(r: Response, status: u16, code: &str) -> Value {
     assert_eq!(
         r.status().as_u16(),

@@ -38,16 +38,7 @@ where
         match r.status().as_u16() {
             status if status == ok => {}
             503 => {
-                let retry_after = r
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok());
-                assert!(
-                    retry_after.is_some(),
-                    "{what}: a 503 without a numeric Retry-After"
-                );
-                assert_problem(r, 503, "service_unavailable").await;
+                assert_service_unavailable(r, what).await;
                 return (i as i64, i);
             }
             other => panic!(
