@@ -133,13 +133,21 @@ fn is_conflict(err: &DbErr) -> bool {
     match err {
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
             match e.as_ref() {
-                // MySQL/MariaDB deadlock (1213, SQLSTATE 40001) and lock wait
-                // timeout (1205); PostgreSQL serialization failure / deadlock;
-                // SQLite SQLITE_BUSY_SNAPSHOT (517): a read snapshot went stale.
-                Sqlx::Database(db) => matches!(
-                    db.code().unwrap_or_default().as_ref(),
-                    "40001" | "40P01" | "1213" | "1205" | "517"
-                ),
+                // MySQL/MariaDB deadlock (1213) and lock wait timeout (1205),
+                // by error number: sqlx's code() is their SQLSTATE, and a lock
+                // wait timeout's is the catch-all HY000. PostgreSQL
+                // serialization failure / deadlock; SQLite SQLITE_BUSY_SNAPSHOT
+                // (517): a read snapshot went stale.
+                Sqlx::Database(db) => {
+                    use sea_orm::sqlx::mysql::MySqlDatabaseError;
+                    if let Some(e) = db.try_downcast_ref::<MySqlDatabaseError>() {
+                        return matches!(e.number(), 1213 | 1205);
+                    }
+                    matches!(
+                        db.code().unwrap_or_default().as_ref(),
+                        "40001" | "40P01" | "517"
+                    )
+                }
                 _ => false,
             }
         }

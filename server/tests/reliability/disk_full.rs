@@ -108,7 +108,7 @@ async fn sqlite_full_database_gives_503_writes_nothing_half_and_recovers() {
 }
 
 /// One connection of the test's own on a fresh database.
-async fn own_connection(backend: Backend) -> Option<(DatabaseConnection, TestDatabase)> {
+pub(crate) async fn own_connection(backend: Backend) -> Option<(DatabaseConnection, TestDatabase)> {
     let database = TestDatabase::create(backend).await?;
     let mut options = ConnectOptions::new(database.url.clone());
     options.max_connections(1).sqlx_logging(false);

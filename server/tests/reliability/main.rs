@@ -18,6 +18,7 @@ mod cross_backend;
 mod db_faults;
 mod disk_full;
 mod group_commit;
+mod lock_waits;
 mod properties;
 mod revocation_races;
 mod rotation_failures;
