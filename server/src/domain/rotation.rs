@@ -68,6 +68,16 @@ pub struct AlreadyRotated {
     pub successor: Option<Successor>,
 }
 
+impl AlreadyRotated {
+    /// THE grace rule: within `grace` of the rotation, while its successor
+    /// is unused, a repeat gets that successor again; otherwise it is reuse.
+    pub fn successor_within_grace(&self, grace: Duration, now: Timestamp) -> Option<Successor> {
+        let successor = self.successor?;
+        let in_window = !grace.is_zero() && now <= self.rotated_at.saturating_add(grace);
+        (in_window && successor.unused).then_some(successor)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Successor {
     pub issued: IssuedRefresh,

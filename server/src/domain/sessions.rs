@@ -7,8 +7,7 @@ use std::sync::Arc;
 use super::access_token::{AccessTokens, IssuedAccessToken};
 use super::refresh_token::RefreshToken;
 use super::rotation::{
-    AlreadyRotated, Family, IssuedRefresh, RotationOutcome, RotationRequest, Successor,
-    successor_expiry,
+    AlreadyRotated, Family, IssuedRefresh, RotationOutcome, RotationRequest, successor_expiry,
 };
 use super::session_store::{SessionStore, Successors};
 use super::{AuthError, Clock, SessionPolicy, Timestamp};
@@ -288,19 +287,12 @@ impl Sessions {
         earlier: AlreadyRotated,
         now: Timestamp,
     ) -> Result<IssuedTokens, AuthError> {
-        let Some(stored) = self.within_grace(&earlier, now) else {
+        let Some(stored) = earlier.successor_within_grace(self.policy.reuse_grace, now) else {
             self.revoke_for_reuse(&earlier.family).await?;
             return Err(AuthError::RefreshTokenReused);
         };
         tracing::debug!(session_id = %earlier.family.session_id, "rotated token presented within the grace");
         self.issue(&earlier.family, successor, stored.issued)
-    }
-
-    fn within_grace(&self, earlier: &AlreadyRotated, now: Timestamp) -> Option<Successor> {
-        let grace = self.policy.reuse_grace;
-        let successor = earlier.successor?;
-        let in_window = !grace.is_zero() && now <= earlier.rotated_at.saturating_add(grace);
-        (in_window && successor.unused).then_some(successor)
     }
 
     async fn revoke_for_reuse(&self, family: &Family) -> Result<(), AuthError> {

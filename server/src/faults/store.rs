@@ -82,13 +82,10 @@ impl FaultySessionStore {
         earlier: &AlreadyRotated,
         request: &RotationRequest,
     ) -> Result<(), StorageError> {
-        let Some(first) = earlier.successor.filter(|s| s.unused) else {
+        let Some(first) = earlier.successor_within_grace(self.policy.reuse_grace, request.now)
+        else {
             return Ok(());
         };
-        let grace = self.policy.reuse_grace;
-        if grace.is_zero() || request.now > earlier.rotated_at.saturating_add(grace) {
-            return Ok(());
-        }
         let record = TokenRecord {
             id: request.successor_id.clone(),
             session_id: earlier.family.session_id.clone(),
